@@ -1,0 +1,76 @@
+// What the service is: its plugins, registered by hand in an order that is itself a security property
+// (the guard must sit between the lock store and every lock route), then its routes.
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { DestinationStream } from 'pino'
+import type { Config } from './config.js'
+import configPlugin from './plugins/config.js'
+import dbPlugin from './plugins/db.js'
+import errorsPlugin from './plugins/errors.js'
+import lifecyclePlugin from './plugins/lifecycle.js'
+import lockPlugin from './plugins/lock.js'
+import metricsPlugin from './plugins/metrics.js'
+import redisGuard from './plugins/redis-guard.js'
+import redisPlugin from './plugins/redis.js'
+import webhookRoutes from './routes/billing/webhook.js'
+import healthRoutes from './routes/health.js'
+import metricsRoute from './routes/metrics.js'
+
+export interface BuildOptions {
+  /** Where pino writes (tests capture every line here); stdout by default. */
+  logStream?: DestinationStream
+}
+
+/** Header values and config fields that must never reach a log line. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["paddle-signature"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["paddle-signature"]',
+  'config.webhookSecrets',
+  'config.adminTokens',
+  'config.databaseUrl',
+  'config.redisUrl'
+]
+
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/
+
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      ...(options.logStream !== undefined ? { stream: options.logStream } : {})
+    },
+    // Accept a caller's request id when it is sane, so one id follows a request across services.
+    requestIdHeader: 'x-request-id',
+    genReqId: (request) => {
+      const given = request.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    bodyLimit: config.bodyLimitBytes,
+    // In-flight requests finish during a stop; the provider retries what the closed port refuses.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Order matters: config and logging, state, then Postgres and Redis, metrics, the fail-closed guard,
+  // the lock, and only then the routes that depend on all of it.
+  await app.register(configPlugin, { config })
+  await app.register(lifecyclePlugin)
+  await app.register(errorsPlugin)
+  await app.register(dbPlugin)
+  await app.register(redisPlugin)
+  await app.register(metricsPlugin)
+  await app.register(redisGuard)
+  await app.register(lockPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(metricsRoute)
+  await app.register(webhookRoutes)
+
+  return app
+}

@@ -1,0 +1,14 @@
+// `npm run db:migrate`: applies the committed migrations and exits.
+import pino from 'pino'
+import { loadConfig } from '../config.js'
+import { openDatabase } from './client.js'
+
+const config = loadConfig()
+const log = pino({ level: config.logLevel })
+const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 }, log)
+try {
+  await database.migrate()
+  log.info({ database: database.kind }, 'migrations applied')
+} finally {
+  await database.close()
+}

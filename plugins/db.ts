@@ -1,0 +1,29 @@
+// Opens Postgres (or PGlite), applies migrations before the app serves, closes on shutdown.
+import fp from 'fastify-plugin'
+import { openDatabase, type Database } from '../db/client.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    database: Database
+    db: Database['db']
+  }
+}
+
+export default fp(async function dbPlugin (app) {
+  const { config } = app
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize
+  }, app.log)
+  try {
+    await database.migrate()
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+  app.log.info({ database: database.kind }, 'database ready, migrations applied')
+  app.decorate('database', database)
+  app.decorate('db', database.db)
+  app.addHook('onClose', async () => { await database.close() })
+}, { name: 'db', dependencies: ['config'] })

@@ -1,0 +1,50 @@
+// One error handler, one error shape: `{ error, message }`. 4xx messages pass through; 5xx are masked
+// and logged with the request. Fastify's own errors get stable slugs too.
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { errorSlug } from '../services/errors.js'
+
+const FASTIFY_SLUGS: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_VALIDATION: 'validation_error'
+}
+
+const STATUS_SLUGS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_entity',
+  429: 'too_many_requests'
+}
+
+export default fp(async function errorsPlugin (app) {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600
+      ? error.statusCode
+      : 500
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed')
+      return reply.code(status).send({ error: 'internal_error', message: 'Internal error; the request was not applied and may be retried.' })
+    }
+    const code = error.code ?? ''
+    const slug = code.startsWith('BW_ERR_')
+      ? errorSlug(code)
+      : FASTIFY_SLUGS[code] ?? STATUS_SLUGS[status] ?? 'bad_request'
+    // Fastify's validation messages already name the field: "body/months must be <= 24".
+    const message = error.message
+    request.log.info({ status, error: slug }, 'request rejected')
+    return reply.code(status).send({ error: slug, message })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `Route ${request.method} ${request.url.split('?')[0]} not found` })
+  })
+}, { name: 'errors' })

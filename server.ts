@@ -1,0 +1,57 @@
+// Process entry: load config, build the app, listen, and stop with grace on SIGTERM/SIGINT.
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+
+function configOrExit (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+/** Outside production, an unset secret becomes a development one kept in DATA_DIR, stable across restarts. */
+function developmentSecret (config: Config): Config {
+  if (!config.webhookSecretGenerated) return config
+  const file = join(config.dataDir.includes('://') ? './.data' : config.dataDir, 'dev-webhook-secret')
+  let secret: string
+  try {
+    secret = readFileSync(file, 'utf8').trim()
+  } catch {
+    secret = config.webhookSecrets[0] ?? ''
+    mkdirSync(join(file, '..'), { recursive: true })
+    writeFileSync(file, `${secret}\n`, { mode: 0o600 })
+  }
+  process.stderr.write(
+    `PADDLE_WEBHOOK_SECRET is unset: using the development secret in ${file}\n` +
+    `  ${secret}\n  (never in production: NODE_ENV=production refuses to start without a secret)\n`
+  )
+  return { ...config, webhookSecrets: [secret] }
+}
+
+const config = developmentSecret(configOrExit())
+const app = await buildApp(config)
+
+closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'stopping after an uncaught error')
+  else app.log.info({ signal }, 'stopping: readiness is 503, in-flight requests finish')
+  app.lifecycle.shuttingDown = true
+  if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
+  await app.close()
+  app.log.info('stopped')
+})
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (err) {
+  app.log.fatal({ err }, 'could not listen')
+  process.exit(1)
+}

@@ -1,0 +1,38 @@
+// transaction.completed for a community boost bought at checkout.
+import { boosts } from '../../db/schema.js'
+import type { PaddleEvent } from '../paddle/envelope.js'
+import { ignore, type EventPlan } from './plan.js'
+
+export function addMonths (date: Date, months: number): Date {
+  const result = new Date(date.getTime())
+  result.setUTCMonth(result.getUTCMonth() + months)
+  return result
+}
+
+export function planBoostPurchase (event: PaddleEvent): EventPlan {
+  const { data } = event
+  const custom = data.custom_data ?? {}
+  if (data.id === undefined) return ignore('boost_purchase without data.id (transaction id)')
+  if (custom.community_id === undefined) return ignore('boost_purchase without custom_data.community_id')
+  const months = custom.months ?? 1
+  // Expiry counts from the purchase, not the delivery, so a late retry grants the same boost.
+  const purchasedAt = new Date(event.occurred_at)
+  const values = {
+    communityId: custom.community_id,
+    memberId: custom.member_id ?? null,
+    months,
+    source: 'purchase' as const,
+    transactionId: data.id,
+    amount: data.details?.totals?.total ?? null,
+    currencyCode: data.details?.totals?.currency_code ?? data.currency_code ?? null,
+    createdAt: purchasedAt,
+    expiresAt: addMonths(purchasedAt, months)
+  }
+  return {
+    kind: 'apply',
+    async apply (tx) {
+      // Another event id for the same transaction must not grant a second boost, nor fail forever.
+      await tx.insert(boosts).values(values).onConflictDoNothing({ target: boosts.transactionId })
+    }
+  }
+}

@@ -1,0 +1,80 @@
+// Subscription lifecycle events and the transactions that move a subscription's status.
+import { and, eq, lte, sql } from 'drizzle-orm'
+import { subscriptions } from '../../db/schema.js'
+import type { PaddleEvent } from '../paddle/envelope.js'
+import { ignore, type EventPlan } from './plan.js'
+
+const GRACE_MS = 24 * 60 * 60 * 1000
+const DEFAULT_TIER = 'starter'
+
+/** Upsert by provider id; an event older than the row's last event changes nothing (out-of-order delivery). */
+export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
+  const { data } = event
+  if (data.id === undefined) return ignore(`${event.event_type} without data.id`)
+  const id = data.id
+  const canceled = event.event_type === 'subscription.canceled'
+  const status = data.status ?? (canceled ? 'canceled' : event.event_type.slice('subscription.'.length))
+  const customTier = data.custom_data?.tier
+  const tier = canceled ? DEFAULT_TIER : customTier
+  const occurredAt = new Date(event.occurred_at)
+  const periodEnd = data.current_billing_period?.ends_at
+  const values = {
+    id,
+    communityId: data.custom_data?.community_id ?? null,
+    customerId: data.customer_id ?? null,
+    status,
+    tier: tier ?? DEFAULT_TIER,
+    currentPeriodEnd: periodEnd !== undefined ? new Date(periodEnd) : null,
+    graceUntil: null,
+    lastEventAt: occurredAt
+  }
+  return {
+    kind: 'apply',
+    async apply (tx) {
+      await tx.insert(subscriptions).values(values).onConflictDoUpdate({
+        target: subscriptions.id,
+        set: {
+          communityId: sql`coalesce(excluded.community_id, ${subscriptions.communityId})`,
+          customerId: sql`coalesce(excluded.customer_id, ${subscriptions.customerId})`,
+          status: sql`excluded.status`,
+          // A tier comes from custom_data or a cancellation; otherwise the row keeps its own.
+          tier: tier !== undefined ? sql`excluded.tier` : sql`${subscriptions.tier}`,
+          currentPeriodEnd: sql`coalesce(excluded.current_period_end, ${subscriptions.currentPeriodEnd})`,
+          graceUntil: status === 'active' ? sql`null` : sql`${subscriptions.graceUntil}`,
+          lastEventAt: sql`excluded.last_event_at`,
+          updatedAt: sql`now()`
+        },
+        setWhere: lte(subscriptions.lastEventAt, occurredAt)
+      })
+    }
+  }
+}
+
+/** A paid transaction of a subscription: active again, grace cleared. */
+export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
+  const subscriptionId = event.data.subscription_id
+  if (typeof subscriptionId !== 'string') return ignore('transaction without subscription_id')
+  return {
+    kind: 'apply',
+    async apply (tx) {
+      await tx.update(subscriptions)
+        .set({ status: 'active', graceUntil: null, updatedAt: sql`now()` })
+        .where(eq(subscriptions.id, subscriptionId))
+    }
+  }
+}
+
+/** A failed renewal: past_due with 24 hours of grace from the delivery. */
+export function planPaymentFailed (event: PaddleEvent, now: Date): EventPlan {
+  const subscriptionId = event.data.subscription_id
+  if (typeof subscriptionId !== 'string') return ignore('transaction.payment_failed without subscription_id')
+  const graceUntil = new Date(now.getTime() + GRACE_MS)
+  return {
+    kind: 'apply',
+    async apply (tx) {
+      await tx.update(subscriptions)
+        .set({ status: 'past_due', graceUntil, updatedAt: sql`now()` })
+        .where(and(eq(subscriptions.id, subscriptionId)))
+    }
+  }
+}

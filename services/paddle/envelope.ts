@@ -1,0 +1,67 @@
+// The Paddle Billing notification envelope: checks what the service reads, bounds ids, lets the rest pass.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+
+/** Provider and community ids: short, and nothing a log line or a query could trip on. */
+export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' })
+const Timestamp = Type.String({
+  maxLength: 40,
+  pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$'
+})
+const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]))
+
+/** `custom_data` is ours (set at checkout), so the fields we act on are strict; others pass. */
+export const CustomData = Type.Object({
+  type: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z_]+$' })),
+  community_id: Type.Optional(Id),
+  member_id: Type.Optional(Id),
+  badge_id: Type.Optional(Id),
+  purchase_id: Type.Optional(Id),
+  tier: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9_-]+$' })),
+  months: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 }))
+}, { additionalProperties: true })
+
+export const EventData = Type.Object({
+  id: Type.Optional(Id),
+  status: Type.Optional(Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z_]+$' })),
+  customer_id: Nullable(Id),
+  subscription_id: Nullable(Id),
+  custom_data: Nullable(CustomData),
+  currency_code: Nullable(Type.String({ pattern: '^[A-Z]{3}$' })),
+  current_billing_period: Nullable(Type.Object({ starts_at: Timestamp, ends_at: Timestamp })),
+  details: Nullable(Type.Object({
+    totals: Nullable(Type.Object({
+      total: Type.Optional(Type.String({ maxLength: 24, pattern: '^-?\\d+$' })),
+      currency_code: Nullable(Type.String({ pattern: '^[A-Z]{3}$' }))
+    }))
+  }))
+}, { additionalProperties: true })
+
+export const Envelope = Type.Object({
+  event_id: Id,
+  event_type: Type.String({ minLength: 3, maxLength: 64, pattern: '^[a-z_]+(\\.[a-z_]+)+$' }),
+  occurred_at: Timestamp,
+  notification_id: Nullable(Id),
+  data: EventData
+}, { additionalProperties: true })
+
+export type PaddleEvent = Static<typeof Envelope>
+export type PaddleCustomData = Static<typeof CustomData>
+
+const check = TypeCompiler.Compile(Envelope)
+
+export type EnvelopeCheck = { ok: true, event: PaddleEvent } | { ok: false, message: string }
+
+/** Validates a parsed body; the message names the first offending field. */
+export function checkEnvelope (body: unknown): EnvelopeCheck {
+  if (check.Check(body)) {
+    if (Number.isNaN(Date.parse(body.occurred_at))) return { ok: false, message: '/occurred_at is not a valid date' }
+    return { ok: true, event: body }
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, message: 'the body must be a JSON object' }
+  }
+  const first = check.Errors(body).First()
+  const field = first?.path === '' || first === undefined ? 'body' : first.path
+  return { ok: false, message: `${field}: ${first?.message ?? 'invalid'}` }
+}

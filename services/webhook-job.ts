@@ -1,0 +1,62 @@
+// The webhook's LVVER job: the `webhook_events` record is the fence, the event plan is the handler.
+import { eq } from 'drizzle-orm'
+import type { Db } from '../db/client.js'
+import { webhookEvents } from '../db/schema.js'
+import { planEvent } from './events/index.js'
+import type { LvverJob } from './lvver.js'
+import type { PaddleEvent } from './paddle/envelope.js'
+
+export const WEBHOOK_SCOPE = 'webhook'
+export const WEBHOOK_FENCE = 'webhook_events_pkey'
+
+export interface WebhookJobOptions {
+  ttlMs: number
+  receivedAt: Date
+  /** Called for a handled event that cannot be applied (missing ids): logged as a warning. */
+  onUnusable?: (reason: string) => void
+}
+
+export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptions): LvverJob<true> {
+  const plan = planEvent(event, options.receivedAt)
+  const record = (status: 'processed' | 'ignored', reason: string | null) => ({
+    eventId: event.event_id,
+    eventType: event.event_type,
+    status,
+    occurredAt: new Date(event.occurred_at),
+    receivedAt: options.receivedAt,
+    reason,
+    payload: event
+  })
+  return {
+    scope: WEBHOOK_SCOPE,
+    id: event.event_id,
+    type: event.event_type,
+    ttlMs: options.ttlMs,
+    fenceConstraint: WEBHOOK_FENCE,
+    async findRecorded () {
+      const rows = await db.select({ eventId: webhookEvents.eventId })
+        .from(webhookEvents)
+        .where(eq(webhookEvents.eventId, event.event_id))
+        .limit(1)
+      return rows.length > 0 ? true : undefined
+    },
+    validate () {
+      if (plan.kind === 'apply') return { ok: true }
+      options.onUnusable?.(plan.reason)
+      return { ok: false, reason: plan.reason }
+    },
+    async execute () {
+      if (plan.kind !== 'apply') throw new Error('execute called for an ignored event')
+      await db.transaction(async (tx) => {
+        // The record goes first: a concurrent holder of the same id blocks here, then fails on the key.
+        await tx.insert(webhookEvents).values(record('processed', null))
+        await plan.apply(tx)
+      })
+      return true
+    },
+    async recordIgnored (reason) {
+      await db.insert(webhookEvents).values(record('ignored', reason))
+      return true
+    }
+  }
+}
