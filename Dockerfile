@@ -1,0 +1,28 @@
+# billing-webhooks: build with the dev toolchain, ship only production dependencies and dist/.
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+# Lockfile first, so the dependency layer is reused while only the source changes.
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY . .
+RUN npm run build
+
+FROM node:24-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# No production dependency has an install script, so none is run.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# db/client.js reads the migrations beside itself; copied from source so they ship even if the build does not copy them.
+COPY --from=build /app/db/migrations ./dist/db/migrations
+# Only used without DATABASE_URL (embedded PGlite); the code stays owned by root, read-only for the app.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+USER node
+EXPOSE 3000
+# node itself, because the slim image has no curl.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live', { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# node directly, not npm start: node receives SIGTERM itself and closes with grace.
+CMD ["node", "dist/server.js"]
