@@ -14,9 +14,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # No production dependency has an install script, so none is run.
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+# dist/ includes db/migrations (copied by npm run build), read at start.
 COPY --from=build /app/dist ./dist
-# db/client.js reads the migrations beside itself; copied from source so they ship even if the build does not copy them.
-COPY --from=build /app/db/migrations ./dist/db/migrations
 # Only used without DATABASE_URL (embedded PGlite); the code stays owned by root, read-only for the app.
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
