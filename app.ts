@@ -13,6 +13,7 @@ import lockPlugin from './plugins/lock.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisGuard from './plugins/redis-guard.js'
 import redisPlugin from './plugins/redis.js'
+import benchRoutes from './routes/bench.js'
 import webhookRoutes from './routes/billing/webhook.js'
 import healthRoutes from './routes/health.js'
 import metricsRoute from './routes/metrics.js'
@@ -71,6 +72,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(healthRoutes)
   await app.register(metricsRoute)
   await app.register(webhookRoutes)
+  if (config.benchRoutes) await app.register(benchRoutes)
 
   return app
 }

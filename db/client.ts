@@ -1,7 +1,7 @@
 // Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one drizzle API over both.
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import { sql, type ExtractTablesWithRelations, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
 
@@ -91,6 +91,16 @@ async function openPglite (dataDir: string): Promise<Database> {
     async ping () { await client.query('select 1') },
     async close () { await client.close() }
   }
+}
+
+/**
+ * Several data-modifying statements as ONE statement (`with s0 as (...), s1 as (...) select 1`): one round
+ * trip and one implicit transaction, so any error (a unique violation included) rolls back all of them.
+ * The statements must touch different rows: CTEs of one statement do not see each other's changes.
+ */
+export function atomically (statements: SQLWrapper[]): SQL {
+  const ctes = statements.map((statement, i) => sql`${sql.raw(`s${i}`)} as (${statement.getSQL()})`)
+  return sql`with ${sql.join(ctes, sql`, `)} select 1`
 }
 
 /** The Postgres error under drizzle's wrapper (`err.cause`), with pg and PGlite alike. */

@@ -47,12 +47,18 @@ export default fp(async function redisPlugin (app) {
       app.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'redis error')
     }
   })
-  redis.on('ready', () => { app.log.info('redis ready: lock routes open') })
+  // 'close' fires after every failed reconnect too; only the loss of a ready connection is news.
+  let wasReady = false
+  let closing = false
+  redis.on('ready', () => {
+    wasReady = true
+    app.log.info('redis ready: lock routes open')
+  })
   redis.on('close', () => {
-    if (!closing) app.log.warn('redis connection closed: lock routes fail closed until it is back')
+    if (wasReady && !closing) app.log.warn('redis connection lost: lock routes fail closed until it is back')
+    wasReady = false
   })
 
-  let closing = false
   app.decorate('redis', redis)
   app.decorate('lockStore', new RedisLockStore(redis))
   // Not awaited: start-up never waits for Redis. The retry strategy keeps trying in the background.

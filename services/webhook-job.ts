@@ -1,6 +1,6 @@
 // The webhook's LVVER job: the `webhook_events` record is the fence, the event plan is the handler.
 import { eq } from 'drizzle-orm'
-import type { Db } from '../db/client.js'
+import { atomically, type Db } from '../db/client.js'
 import { webhookEvents } from '../db/schema.js'
 import { planEvent } from './events/index.js'
 import type { LvverJob } from './lvver.js'
@@ -47,11 +47,12 @@ export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptio
     },
     async execute () {
       if (plan.kind !== 'apply') throw new Error('execute called for an ignored event')
-      await db.transaction(async (tx) => {
-        // The record goes first: a concurrent holder of the same id blocks here, then fails on the key.
-        await tx.insert(webhookEvents).values(record('processed', null))
-        await plan.apply(tx)
-      })
+      // The record and the handler's writes in one statement, one transaction. A concurrent holder of
+      // the same id blocks on the record's key until we commit, then fails on it and rolls back.
+      await db.execute(atomically([
+        db.insert(webhookEvents).values(record('processed', null)),
+        ...plan.statements(db)
+      ]))
       return true
     },
     async recordIgnored (reason) {

@@ -18,14 +18,14 @@ export function planBadgePurchase (event: PaddleEvent): EventPlan {
   const id = custom.purchase_id ?? `bp_${transactionId}`
   return {
     kind: 'apply',
-    async apply (tx) {
-      await tx.insert(badgePurchases)
+    statements: (db) => [
+      db.insert(badgePurchases)
         .values({ id, memberId, communityId, badgeId, status: 'completed', transactionId, completedAt })
         .onConflictDoUpdate({
           target: badgePurchases.id,
           set: { status: 'completed', transactionId, completedAt },
           setWhere: sql`${badgePurchases.status} = 'pending' and ${badgePurchases.memberId} = ${memberId}`
         })
-    }
+    ]
   }
 }

@@ -30,9 +30,7 @@ export function planBoostPurchase (event: PaddleEvent): EventPlan {
   }
   return {
     kind: 'apply',
-    async apply (tx) {
-      // Another event id for the same transaction must not grant a second boost, nor fail forever.
-      await tx.insert(boosts).values(values).onConflictDoNothing({ target: boosts.transactionId })
-    }
+    // Another event id for the same transaction must not grant a second boost, nor fail forever.
+    statements: (db) => [db.insert(boosts).values(values).onConflictDoNothing({ target: boosts.transactionId })]
   }
 }

@@ -1,5 +1,5 @@
 // Subscription lifecycle events and the transactions that move a subscription's status.
-import { and, eq, lte, sql } from 'drizzle-orm'
+import { eq, lte, sql } from 'drizzle-orm'
 import { subscriptions } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
 import { ignore, type EventPlan } from './plan.js'
@@ -30,8 +30,8 @@ export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
   }
   return {
     kind: 'apply',
-    async apply (tx) {
-      await tx.insert(subscriptions).values(values).onConflictDoUpdate({
+    statements: (db) => [
+      db.insert(subscriptions).values(values).onConflictDoUpdate({
         target: subscriptions.id,
         set: {
           communityId: sql`coalesce(excluded.community_id, ${subscriptions.communityId})`,
@@ -46,7 +46,7 @@ export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
         },
         setWhere: lte(subscriptions.lastEventAt, occurredAt)
       })
-    }
+    ]
   }
 }
 
@@ -56,11 +56,11 @@ export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
   if (typeof subscriptionId !== 'string') return ignore('transaction without subscription_id')
   return {
     kind: 'apply',
-    async apply (tx) {
-      await tx.update(subscriptions)
+    statements: (db) => [
+      db.update(subscriptions)
         .set({ status: 'active', graceUntil: null, updatedAt: sql`now()` })
         .where(eq(subscriptions.id, subscriptionId))
-    }
+    ]
   }
 }
 
@@ -71,10 +71,10 @@ export function planPaymentFailed (event: PaddleEvent, now: Date): EventPlan {
   const graceUntil = new Date(now.getTime() + GRACE_MS)
   return {
     kind: 'apply',
-    async apply (tx) {
-      await tx.update(subscriptions)
+    statements: (db) => [
+      db.update(subscriptions)
         .set({ status: 'past_due', graceUntil, updatedAt: sql`now()` })
-        .where(and(eq(subscriptions.id, subscriptionId)))
-    }
+        .where(eq(subscriptions.id, subscriptionId))
+    ]
   }
 }
