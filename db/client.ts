@@ -1,8 +1,9 @@
 // Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one drizzle API over both.
+import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sql, type ExtractTablesWithRelations, type SQL, type SQLWrapper } from 'drizzle-orm'
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
 
 /** The one method the pool's error listener needs; pino and Fastify's logger both fit. */
@@ -101,6 +102,24 @@ async function openPglite (dataDir: string): Promise<Database> {
 export function atomically (statements: SQLWrapper[]): SQL {
   const ctes = statements.map((statement, i) => sql`${sql.raw(`s${i}`)} as (${statement.getSQL()})`)
   return sql`with ${sql.join(ctes, sql`, `)} select 1`
+}
+
+const dialect = new PgDialect()
+const statementNames = new Map<string, string>()
+
+/**
+ * Runs a statement as a named prepared statement: Postgres parses and plans each distinct text once per
+ * connection, and later calls send only the name and the parameters. Names derive from the text, so the
+ * set stays as small as the set of statement shapes (a handful).
+ */
+export async function executePrepared (db: Db, statement: SQL): Promise<void> {
+  const query = dialect.sqlToQuery(statement)
+  let name = statementNames.get(query.sql)
+  if (name === undefined) {
+    name = `bw_${createHash('sha256').update(query.sql).digest('hex').slice(0, 24)}`
+    if (statementNames.size < 1000) statementNames.set(query.sql, name)
+  }
+  await db._.session.prepareQuery(query, undefined, name, false).execute()
 }
 
 /** The Postgres error under drizzle's wrapper (`err.cause`), with pg and PGlite alike. */

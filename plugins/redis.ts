@@ -35,7 +35,9 @@ export default fp(async function redisPlugin (app) {
     connectTimeout: 2000,
     keyPrefix: config.redisKeyPrefix,
     retryStrategy: reconnectDelayMs,
-    connectionName: 'billing-webhooks'
+    connectionName: 'billing-webhooks',
+    // Commands issued in the same tick share one write: fewer syscalls under load, same semantics.
+    enableAutoPipelining: true
   })
 
   let lastErrorLog = 0

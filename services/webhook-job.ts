@@ -1,6 +1,5 @@
 // The webhook's LVVER job: the `webhook_events` record is the fence, the event plan is the handler.
-import { eq } from 'drizzle-orm'
-import { atomically, type Db } from '../db/client.js'
+import { atomically, executePrepared, type Db } from '../db/client.js'
 import { webhookEvents } from '../db/schema.js'
 import { planEvent } from './events/index.js'
 import type { LvverJob } from './lvver.js'
@@ -33,13 +32,6 @@ export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptio
     type: event.event_type,
     ttlMs: options.ttlMs,
     fenceConstraint: WEBHOOK_FENCE,
-    async findRecorded () {
-      const rows = await db.select({ eventId: webhookEvents.eventId })
-        .from(webhookEvents)
-        .where(eq(webhookEvents.eventId, event.event_id))
-        .limit(1)
-      return rows.length > 0 ? true : undefined
-    },
     validate () {
       if (plan.kind === 'apply') return { ok: true }
       options.onUnusable?.(plan.reason)
@@ -47,9 +39,11 @@ export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptio
     },
     async execute () {
       if (plan.kind !== 'apply') throw new Error('execute called for an ignored event')
-      // The record and the handler's writes in one statement, one transaction. A concurrent holder of
-      // the same id blocks on the record's key until we commit, then fails on it and rolls back.
-      await db.execute(atomically([
+      // Steps 3 and 5 in one round trip: the record and the handler's writes are one statement, one
+      // transaction. If the id is already recorded (a delivery whose Redis marker is gone), the record's
+      // primary key fails the statement and nothing is written: that is the VERIFY (Postgres). A
+      // concurrent holder of the same id blocks on the key until we commit, then fails the same way.
+      await executePrepared(db, atomically([
         db.insert(webhookEvents).values(record('processed', null)),
         ...plan.statements(db)
       ]))
