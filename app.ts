@@ -5,14 +5,18 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import authPlugin from './plugins/auth.js'
 import configPlugin from './plugins/config.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
+import idempotencyPlugin from './plugins/idempotency.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import lockPlugin from './plugins/lock.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisGuard from './plugins/redis-guard.js'
 import redisPlugin from './plugins/redis.js'
+import adminBoostRoutes from './routes/admin/boosts.js'
+import badgeRoutes from './routes/badges/purchase.js'
 import benchRoutes from './routes/bench.js'
 import webhookRoutes from './routes/billing/webhook.js'
 import healthRoutes from './routes/health.js'
@@ -59,7 +63,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Order matters: config and logging, state, then Postgres and Redis, metrics, the fail-closed guard,
-  // the lock, and only then the routes that depend on all of it.
+  // the lock, authentication and idempotency keys, and only then the routes that depend on all of it.
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(errorsPlugin)
@@ -68,10 +72,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(metricsPlugin)
   await app.register(redisGuard)
   await app.register(lockPlugin)
+  await app.register(authPlugin)
+  await app.register(idempotencyPlugin)
 
   await app.register(healthRoutes)
   await app.register(metricsRoute)
   await app.register(webhookRoutes)
+  await app.register(adminBoostRoutes)
+  await app.register(badgeRoutes)
   if (config.benchRoutes) await app.register(benchRoutes)
 
   return app

@@ -15,6 +15,8 @@ export interface Metrics {
   redisUp: Gauge
   /** Bounded label for an event type: unknown types share `other`. */
   typeLabel(type: string): string
+  /** Counts one answered lock-route request and observes its duration from `startedAt` (performance.now()). */
+  observe(type: string, result: string, startedAt: number): void
 }
 
 declare module 'fastify' {
@@ -82,7 +84,11 @@ export default fp(async function metricsPlugin (app) {
       registers,
       collect () { this.set(lockStore.kind === 'redis' && lockStore.isReady() ? 1 : 0) }
     }),
-    typeLabel: (type) => known.has(type) ? type : 'other'
+    typeLabel: (type) => known.has(type) ? type : 'other',
+    observe (type, result, startedAt) {
+      this.webhookEvents.inc({ event_type: this.typeLabel(type), result })
+      this.processingSeconds.observe({ result }, (performance.now() - startedAt) / 1000)
+    }
   }
   app.decorate('metrics', metrics)
 }, { name: 'metrics', dependencies: ['redis'] })

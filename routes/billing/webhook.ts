@@ -3,10 +3,11 @@ import type { FastifyPluginAsync } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import sjson from 'secure-json-parse'
 import { InvalidEnvelopeError, InvalidJsonError, InvalidSignatureError } from '../../services/errors.js'
-import { SUBSCRIPTION_EVENTS } from '../../services/events/index.js'
+import { HANDLED_EVENT_TYPES } from '../../services/events/index.js'
 import { checkEnvelope } from '../../services/paddle/envelope.js'
 import { verifyPaddleSignature } from '../../services/paddle/signature.js'
 import { webhookJob } from '../../services/webhook-job.js'
+import { sendBusy } from '../busy.js'
 
 const Answer = Type.Object({
   status: Type.Union([Type.Literal('processed'), Type.Literal('duplicate'), Type.Literal('ignored')]),
@@ -20,8 +21,6 @@ const Busy = Type.Object({
   eventId: Type.Optional(Type.String())
 })
 
-// Retry hints for 409 and 429: a lease is usually released within milliseconds, a bucket refills in 1 s.
-const BUSY_RETRY_AFTER_SECONDS = 1
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Parses the verified bytes: strict UTF-8, and no prototype-poisoning keys. */
@@ -72,8 +71,6 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
     }
     const event = checked.event
     const eventId = event.event_id
-    const typeLabel = metrics.typeLabel(event.event_type)
-    const log = request.log.child({ eventId, eventType: event.event_type })
 
     let result = 'error'
     try {
@@ -82,37 +79,19 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
         receivedAt: new Date(),
         onUnusable: (reason) => {
           // Unhandled types are routine; a handled type we cannot apply deserves a look.
-          if (SUBSCRIPTION_EVENTS.has(event.event_type) || event.event_type.startsWith('transaction.')) {
-            log.warn({ reason }, 'event recorded as ignored')
+          if (HANDLED_EVENT_TYPES.has(event.event_type)) {
+            request.log.warn({ eventId, eventType: event.event_type, reason }, 'event recorded as ignored')
           }
         }
       }))
       result = outcome.kind
-      switch (outcome.kind) {
-        case 'processed':
-        case 'ignored':
-        case 'duplicate':
-          log.info({ result: outcome.kind, via: outcome.kind === 'duplicate' ? outcome.via : undefined }, 'webhook answered')
-          return reply.code(200).send({ status: outcome.kind, eventId })
-        case 'in_progress':
-          return reply.code(409).header('retry-after', String(BUSY_RETRY_AFTER_SECONDS)).send({
-            error: 'in_progress',
-            status: 'in_progress',
-            message: 'Another delivery of this event is being processed; retry shortly.',
-            retryAfter: BUSY_RETRY_AFTER_SECONDS,
-            eventId
-          })
-        case 'fallback_exhausted':
-          return reply.code(429).header('retry-after', String(BUSY_RETRY_AFTER_SECONDS)).send({
-            error: 'too_many_requests',
-            message: 'Redis is failing and the fallback budget for this event type is spent; retry shortly.',
-            retryAfter: BUSY_RETRY_AFTER_SECONDS,
-            eventId
-          })
+      if (outcome.kind === 'in_progress' || outcome.kind === 'fallback_exhausted') {
+        return sendBusy(reply, outcome.kind, { eventId })
       }
+      request.log.info({ eventId, eventType: event.event_type, result }, 'webhook answered')
+      return reply.code(200).send({ status: outcome.kind, eventId })
     } finally {
-      metrics.webhookEvents.inc({ event_type: typeLabel, result })
-      metrics.processingSeconds.observe({ result }, (performance.now() - started) / 1000)
+      metrics.observe(event.event_type, result, started)
     }
   })
 }

@@ -59,7 +59,7 @@ export async function startOwnRedis (t: Teardown): Promise<OwnRedis> {
     },
     async stop () {
       const running = child
-      if (running === undefined || running.exitCode !== null) return
+      if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
       const exited = new Promise((resolve) => running.once('exit', resolve))
       running.kill('SIGKILL')
       await exited

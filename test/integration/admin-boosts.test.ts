@@ -1,0 +1,132 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { buildTestApp, waitForRedis } from '../helpers/app.js'
+import { TEST_ADMIN_TOKEN } from '../helpers/env.js'
+import { startOwnRedis } from '../helpers/redis-server.js'
+
+const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
+const newKey = () => `key-${randomBytes(8).toString('hex')}`
+
+function grant (app: FastifyInstance, key: string | undefined, body: unknown) {
+  return app.inject({
+    method: 'POST',
+    url: '/admin/boosts',
+    headers: { ...auth, 'content-type': 'application/json', ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+    payload: JSON.stringify(body)
+  })
+}
+
+t.test('50 concurrent grants with one key over two replicas: exactly one boost, one answer', async (t) => {
+  const prefix = `bwtest:${process.pid}:two-replicas:`
+  const first = await buildTestApp(t, { config: { redisKeyPrefix: prefix } })
+  const second = await buildTestApp(t, { database: first.database, config: { redisKeyPrefix: prefix } })
+  const key = newKey()
+  const body = { communityId: 'community_two', memberId: 'member_1', months: 3, reason: 'launch promo' }
+  const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => grant(i % 2 === 0 ? first.app : second.app, key, body)))
+
+  const created = answers.filter((a) => a.statusCode === 201)
+  const busy = answers.filter((a) => a.statusCode === 409)
+  t.equal(created.length + busy.length, 50, 'every answer is 201 or 409')
+  t.ok(created.length >= 1, 'at least one 201')
+  const canonical = created[0]!.json()
+  for (const answer of created) t.same(answer.json(), canonical, 'every 201 carries the same boost')
+  for (const answer of busy) {
+    t.equal(answer.json().status, 'in_progress')
+    t.equal(answer.headers['retry-after'], '1')
+  }
+  // The provider-style retry of every 409 turns into the same body, replayed.
+  for (const _ of busy) {
+    const retry = await grant(second.app, key, body)
+    t.equal(retry.statusCode, 201)
+    t.same(retry.json(), canonical)
+    t.equal(retry.headers['idempotent-replayed'], 'true')
+  }
+  const rows = await first.database.query('select count(*)::int as n from boosts where community_id = $1', ['community_two'])
+  t.equal(rows[0]?.n, 1, 'exactly one boost row')
+  const keys = await first.database.query('select count(*)::int as n from idempotency_keys')
+  t.equal(keys[0]?.n, 1, 'one idempotency record')
+})
+
+t.test('grants: separate keys make separate boosts, a reused key with another body is 422, a missing key 400', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  const body = { communityId: 'community_keys', months: 2, reason: 'goodwill' }
+  const a = await grant(app, newKey(), body)
+  const b = await grant(app, newKey(), body)
+  t.equal(a.statusCode, 201)
+  t.equal(b.statusCode, 201)
+  t.not(a.json().id, b.json().id)
+  t.equal(a.json().source, 'admin')
+  t.equal(a.json().memberId, null)
+  const expires = new Date(a.json().expiresAt).getTime() - new Date(a.json().createdAt).getTime()
+  t.ok(expires > 55 * 86400_000 && expires < 63 * 86400_000, 'expires two months after creation')
+
+  const key = newKey()
+  t.equal((await grant(app, key, body)).statusCode, 201)
+  const reused = await grant(app, key, { ...body, months: 5 })
+  t.equal(reused.statusCode, 422)
+  t.equal(reused.json().error, 'idempotency_key_reused')
+
+  const missing = await grant(app, undefined, body)
+  t.equal(missing.statusCode, 400)
+  t.match(missing.json().message, /Idempotency-Key/)
+  const spaced = await grant(app, 'has a space', body)
+  t.equal(spaced.statusCode, 400)
+
+  const rows = await database.query('select count(*)::int as n from boosts where community_id = $1', ['community_keys'])
+  t.equal(rows[0]?.n, 3)
+})
+
+t.test('grants: invalid bodies answer 400 naming the field, and write nothing', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  const cases: Array<[unknown, RegExp]> = [
+    [{ communityId: 'c1', months: 0, reason: 'r' }, /months/],
+    [{ communityId: 'c1', months: 25, reason: 'r' }, /months/],
+    [{ communityId: 'c1', months: '3', reason: 'r' }, /months/],
+    [{ months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: "c1'; drop table boosts; --", months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: 'c1', months: 3 }, /reason/],
+    [{ communityId: 'c1', months: 3, reason: 'r', extra: true }, /additional|extra/]
+  ]
+  for (const [body, field] of cases) {
+    const answer = await grant(app, newKey(), body)
+    t.equal(answer.statusCode, 400, JSON.stringify(body))
+    t.equal(answer.json().error, 'validation_error')
+    t.match(answer.json().message, field)
+  }
+  const rows = await database.query('select count(*)::int as n from boosts')
+  t.equal(rows[0]?.n, 0)
+})
+
+t.test('GET /admin/boosts lists purchased and granted boosts, newest first', async (t) => {
+  const { app } = await buildTestApp(t)
+  await grant(app, newKey(), { communityId: 'community_list', months: 1, reason: 'first' })
+  await sleep(5)
+  await grant(app, newKey(), { communityId: 'community_list', months: 2, reason: 'second' })
+  await grant(app, newKey(), { communityId: 'community_other', months: 2, reason: 'elsewhere' })
+  const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list', headers: auth })
+  t.equal(list.statusCode, 200)
+  t.same(list.json().boosts.map((b: { reason: string }) => b.reason), ['second', 'first'])
+  const limited = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=1', headers: auth })
+  t.equal(limited.json().boosts.length, 1)
+  const bad = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=500', headers: auth })
+  t.equal(bad.statusCode, 400)
+  const noAuth = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list' })
+  t.equal(noAuth.statusCode, 401)
+})
+
+t.test('Redis down: grants answer 503 with Retry-After 30 and write nothing; listing still works', async (t) => {
+  const redis = await startOwnRedis(t)
+  const { app, database } = await buildTestApp(t, { redisUrl: redis.url })
+  await redis.stop()
+  await waitForRedis(app, false)
+  const answer = await grant(app, newKey(), { communityId: 'community_down', months: 1, reason: 'r' })
+  t.equal(answer.statusCode, 503)
+  t.equal(answer.headers['retry-after'], '30')
+  t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 })
+  const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_down', headers: auth })
+  t.equal(list.statusCode, 200)
+  const rows = await database.query('select (select count(*) from boosts)::int as b, (select count(*) from idempotency_keys)::int as k')
+  t.same(rows[0], { b: 0, k: 0 })
+})
