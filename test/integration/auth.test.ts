@@ -1,0 +1,46 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildTestApp } from '../helpers/app.js'
+
+const body = JSON.stringify({ communityId: 'community_auth', months: 1, reason: 'auth test' })
+function grant (app: FastifyInstance, authorization?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/admin/boosts',
+    headers: {
+      'content-type': 'application/json',
+      'idempotency-key': randomBytes(8).toString('hex'),
+      ...(authorization !== undefined ? { authorization } : {})
+    },
+    payload: body
+  })
+}
+
+t.test('bearer auth: missing and wrong tokens are 401 and write nothing; rotation accepts both tokens', async (t) => {
+  const { app, database } = await buildTestApp(t, { config: { adminTokens: ['old-token-aaaaaaaa', 'new-token-bbbbbbbb'] } })
+  for (const header of [undefined, '', 'Bearer', 'Bearer wrong-token', 'Basic b2xkLXRva2Vu', 'Bearer old-token-aaaaaaa', 'Bearer old-token-aaaaaaaab']) {
+    const answer = await grant(app, header)
+    t.equal(answer.statusCode, 401, `${header ?? 'no header'} is refused`)
+    t.equal(answer.json().error, 'unauthorized')
+  }
+  t.equal((await grant(app, 'Bearer old-token-aaaaaaaa')).statusCode, 201, 'the old token still works during rotation')
+  t.equal((await grant(app, 'bearer new-token-bbbbbbbb')).statusCode, 201, 'the new token works')
+  const rows = await database.query('select count(*)::int as n from boosts')
+  t.equal(rows[0]?.n, 2)
+})
+
+t.test('bearer auth: once the old token is removed it is refused', async (t) => {
+  const { app } = await buildTestApp(t, { config: { adminTokens: ['new-token-bbbbbbbb'] } })
+  t.equal((await grant(app, 'Bearer old-token-aaaaaaaa')).statusCode, 401)
+  t.equal((await grant(app, 'Bearer new-token-bbbbbbbb')).statusCode, 201)
+})
+
+t.test('bearer auth: with no ADMIN_API_TOKEN every admin and member route is 401, with a warning at start', async (t) => {
+  const { app, logs } = await buildTestApp(t, { config: { adminTokens: [] } })
+  t.equal((await grant(app, 'Bearer anything')).statusCode, 401)
+  t.equal((await grant(app, 'Bearer ')).statusCode, 401)
+  const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=c', headers: { authorization: 'Bearer x' } })
+  t.equal(list.statusCode, 401)
+  t.ok(logs.some((line) => line.includes('ADMIN_API_TOKEN is unset')), 'the start logged a warning')
+})
