@@ -86,8 +86,11 @@ export async function runLvver<R> (deps: LvverDeps, job: LvverJob<R>): Promise<L
     const allowed = deps.buckets.tryTake(job.type)
     deps.metrics.lockFallback(job.type, allowed)
     deps.log.warn({ err, scope: job.scope, type: job.type, allowed }, 'lock store failed; token-bucket fallback')
-    if (!allowed) return { kind: 'fallback_exhausted' }
     leased = false
+    if (!allowed) {
+      releaseInBackground(deps, lock, marker, token, undefined)
+      return { kind: 'fallback_exhausted' }
+    }
   }
 
   let recorded = false
@@ -129,9 +132,7 @@ async function finish<R> (
 ): Promise<void> {
   const markerTtlMs = recorded ? deps.markerTtlMs : undefined
   if (!leased) {
-    // A command that timed out may still have run on a paused Redis: release it by token if we can.
-    // Not awaited: Redis is failing, and the answer should not wait for another timeout.
-    deps.locks.release(lock, marker, token, markerTtlMs).catch(() => {})
+    releaseInBackground(deps, lock, marker, token, markerTtlMs)
     return
   }
   try {
@@ -144,4 +145,13 @@ async function finish<R> (
     // Not fatal: the lease expires by itself, and step 3 still catches a duplicate.
     deps.log.warn({ err, scope: job.scope, id: job.id }, 'could not record the marker or release the lock')
   }
+}
+
+/**
+ * After a failed acquire: the SET that timed out may still run on a stalled Redis, so release by token
+ * too (it runs after the SET on the same connection). Not awaited: Redis is failing, and the answer
+ * should not wait for another timeout.
+ */
+function releaseInBackground (deps: LvverDeps, lock: string, marker: string, token: string, markerTtlMs: number | undefined): void {
+  deps.locks.release(lock, marker, token, markerTtlMs).catch(() => {})
 }

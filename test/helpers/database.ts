@@ -10,6 +10,8 @@ export interface TestDatabase {
   name: string
   /** A direct client for assertions and fault injection (triggers, pg_terminate_backend...). */
   query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<T[]>
+  /** Runs a statement on the admin database (ALTER DATABASE, pg_terminate_backend...). */
+  admin(text: string, values?: unknown[]): Promise<void>
 }
 
 export async function freshDatabase (t: Teardown): Promise<TestDatabase> {
@@ -40,6 +42,15 @@ export async function freshDatabase (t: Teardown): Promise<TestDatabase> {
     name,
     async query<T extends pg.QueryResultRow> (text: string, values?: unknown[]) {
       return (await pool.query<T>(text, values)).rows
+    },
+    async admin (text: string, values?: unknown[]) {
+      const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL })
+      await client.connect()
+      try {
+        await client.query(text, values)
+      } finally {
+        await client.end()
+      }
     }
   }
 }
