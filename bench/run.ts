@@ -1,21 +1,42 @@
-// `npm run bench [-- --soak] [-- --only unique,duplicate]`
+// `npm run bench [-- --no-soak] [-- --only noop,redis,insert,unique,duplicate,down,soak] [-- --pool-sizes 5,10,20]`
 //
-// Method: `npm run build`, then one server process (NODE_ENV=production, LOG_LEVEL=warn, BENCH_ROUTES=1)
-// against real Postgres (a fresh database, dropped at the end) and real Redis (a key prefix of its own),
-// driven by autocannon in this process: 50 connections, ~1 KB bodies, a warm-up, then a fixed duration per
-// scenario. The load generator and the server share the machine's cores, as in the brief's figures.
-// Ceilings come from the same server and run: a route that does nothing, one that takes and releases one
-// Redis lease, one that does one Postgres insert. A second server whose REDIS_URL points at a closed
-// port measures the fail-closed 503 path. `--soak` adds 100,000 unique events and reports the server's RSS.
-// Results: a markdown table on stdout and bench/results.json.
-// Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, 3), BENCH_CONNECTIONS (50),
-// BENCH_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
-// BENCH_REDIS_URL (redis://127.0.0.1:6379), DATABASE_POOL_SIZE (20), BENCH_NODE_ARGS (e.g. --cpu-prof for the server).
+// What it measures: the cost of LVVER's safety, each figure beside its ceiling from the same run.
+//
+// Method
+// - `npm run build`, then the built server (`dist/server.js`) as a separate process: NODE_ENV=production,
+//   PADDLE_WEBHOOK_SECRET set, LOG_LEVEL=warn (no per-request log line), BENCH_ROUTES=1. Real Postgres: a
+//   fresh database `bw_bench_<ts>` made from BENCH_DATABASE_URL (an admin URL, default
+//   postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end, also on Ctrl-C. Real Redis:
+//   BENCH_REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of this run's own, so nothing
+//   collides with other users of that Redis (its keys expire by themselves: leases 60 s, markers 4 days).
+// - autocannon, as a library in this process: BENCH_CONNECTIONS (50) connections, bodies of about 1 KB,
+//   a BENCH_WARMUP (3 s) warm-up at the same concurrency, then BENCH_DURATION (10 s) measured per scenario.
+//   The load generator, the server, Postgres and Redis share the machine's cores.
+// - Scenarios, all against one server process:
+//   ceilings: `POST /bench/noop` (parse 1 KB of JSON, answer), `POST /bench/redis-lock` (SET NX PX, then
+//   the compare-and-delete script), `POST /bench/pg-insert` (one autocommitted insert of the body);
+//   `POST /billing/webhook` with unique signed events (a boost purchase, each request a fresh event id and
+//   signature, built by autocannon's setupRequest); a duplicate storm (one signed event, delivered once
+//   beforehand so that every request of the storm is a duplicate); Redis down (a second server whose
+//   REDIS_URL names a port where nothing listens: every webhook answers the fail-closed 503).
+//   Then 100,000 unique events, with the server's RSS (/proc/<pid>/status VmRSS) at start, end and peak,
+//   and its V8 heap from /metrics.
+// - For each scenario: requests/s (autocannon's mean of per-second samples), p50 and p99 latency (ms),
+//   connection errors (timeouts included), non-2xx answers, the server's CPU per request (µs, from
+//   /proc/<pid>/stat), and where the machine's CPU went meanwhile (server, this client, Postgres, Redis,
+//   anything else: a noise gauge, since other work on the machine lowers every figure).
+// - Ratios: unique / one-insert ceiling and duplicate storm / one-Redis ceiling.
+// - A consistency check: every 2xx answered to a unique event must be one `webhook_events` row and one
+//   `boosts` row (exactly once: none lost, none doubled).
+// - `--pool-sizes a,b,c` repeats the scenarios with each DATABASE_POOL_SIZE (one server each); otherwise
+//   DATABASE_POOL_SIZE from the environment, else the service's default. BENCH_NODE_ARGS passes flags to
+//   the server's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it).
+// Results: a markdown table on stdout and bench/results.json (gitignored). Not a pass/fail test; not in CI.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
@@ -23,19 +44,33 @@ import pg from 'pg'
 import { signPaddleBody } from '../services/paddle/signature.js'
 
 const { values: args } = parseArgs({
-  options: { soak: { type: 'boolean', default: false }, only: { type: 'string' } }
+  options: {
+    soak: { type: 'boolean', default: true },
+    only: { type: 'string' },
+    'pool-sizes': { type: 'string' }
+  },
+  allowNegative: true
 })
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const SOAK_EVENTS = Number(process.env.BENCH_SOAK_EVENTS ?? 100_000)
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SECRET = 'pdl_ntfset_bench_secret'
+// The server's default signature tolerance: the duplicate storm's one signature must stay valid throughout.
+const TOLERANCE_SECONDS = 300
+const CLOCK_TICKS = 100
 const root = new URL('../', import.meta.url)
+
+if (WARMUP + DURATION > TOLERANCE_SECONDS - 10) {
+  throw new Error(`BENCH_WARMUP + BENCH_DURATION must stay under ${TOLERANCE_SECONDS - 10} s: the duplicate storm replays one signature`)
+}
 
 async function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
+    server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
       server.close(() => { typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')) })
@@ -44,19 +79,34 @@ async function freePort (): Promise<number> {
 }
 
 interface Server { url: string, child: ChildProcess, pid: number }
+const servers = new Set<Server>()
 
-async function startServer (env: Record<string, string>): Promise<Server> {
+/** Starts dist/server.js and waits until it is ready (and, unless `redisDown`, until Redis is too). */
+async function startServer (env: Record<string, string>, redisDown = false): Promise<Server> {
   const port = await freePort()
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []
   const child = spawn(process.execPath, [...nodeArgs, 'dist/server.js'], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), PADDLE_WEBHOOK_SECRET: SECRET, BENCH_ROUTES: '1', ...env },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      PADDLE_WEBHOOK_SECRET: SECRET,
+      BENCH_ROUTES: '1',
+      ...env
+    },
     stdio: ['ignore', 'inherit', 'inherit']
   })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 200; i++) {
+  const server = { url: `http://127.0.0.1:${port}`, child, pid: child.pid ?? 0 }
+  servers.add(server)
+  const wantSecurity = redisDown ? 503 : 200
+  for (let i = 0; i < 300; i++) {
     try {
-      if ((await fetch(`${url}/health/ready`)).ok && (await fetch(`${url}/health/security`)).status !== 0) return { url, child, pid: child.pid ?? 0 }
+      const ready = await fetch(`${server.url}/health/ready`)
+      const security = await fetch(`${server.url}/health/security`)
+      if (ready.ok && security.status === wantSecurity) return server
     } catch {}
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
     await sleep(100)
@@ -65,7 +115,8 @@ async function startServer (env: Record<string, string>): Promise<Server> {
 }
 
 async function stopServer (server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return
+  servers.delete(server)
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return
   const exited = new Promise((resolve) => server.child.once('exit', resolve))
   server.child.kill('SIGTERM')
   await exited
@@ -73,18 +124,69 @@ async function stopServer (server: Server): Promise<void> {
 
 const rssMiB = (pid: number): number => {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match?.[1] !== undefined ? Math.round(Number(match[1]) / 1024) : NaN
+  return match?.[1] !== undefined ? Math.round(Number(match[1]) / 102.4) / 10 : NaN
 }
 
-// A boost purchase in Paddle's shape, padded with realistic line items to about 1 KB.
+async function heapUsedMiB (url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text()
+  const match = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)
+  return match?.[1] !== undefined ? Math.round(Number(match[1]) / 1024 / 102.4) / 10 : NaN
+}
+
+// CPU accounting from /proc: who used the cores while a scenario ran.
+interface ProcCpu { comm: string, ticks: number }
+function processCpu (): Map<number, ProcCpu> {
+  const all = new Map<number, ProcCpu>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const close = stat.lastIndexOf(')')
+      const fields = stat.slice(close + 2).split(' ')
+      // Fields after the comm: state is [0], utime [11], stime [12].
+      all.set(Number(name), { comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) })
+    } catch {}
+  }
+  return all
+}
+
+interface CpuShare { server: number, client: number, postgres: number, redis: number, other: number, otherTop: string[] }
+interface CpuSnapshot { at: number, procs: Map<number, ProcCpu> }
+const cpuSnapshot = (): CpuSnapshot => ({ at: performance.now(), procs: processCpu() })
+
+/** Cores used by each group between two snapshots (2.0 = both cores of a 2-core machine, all the time). */
+function cpuShare (from: CpuSnapshot, to: CpuSnapshot, serverPid: number): CpuShare {
+  const seconds = (to.at - from.at) / 1000
+  const share: CpuShare = { server: 0, client: 0, postgres: 0, redis: 0, other: 0, otherTop: [] }
+  const others: Array<[string, number]> = []
+  for (const [pid, now] of to.procs) {
+    const cores = (now.ticks - (from.procs.get(pid)?.ticks ?? 0)) / CLOCK_TICKS / seconds
+    if (cores <= 0) continue
+    if (pid === serverPid) share.server += cores
+    else if (pid === process.pid) share.client += cores
+    else if (now.comm === 'postgres') share.postgres += cores
+    else if (now.comm === 'redis-server') share.redis += cores
+    else {
+      share.other += cores
+      if (cores >= 0.05) others.push([`${now.comm}(${pid})`, cores])
+    }
+  }
+  share.otherTop = others.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, cores]) => `${name} ${cores.toFixed(2)}`)
+  for (const key of ['server', 'client', 'postgres', 'redis', 'other'] as const) share[key] = Math.round(share[key] * 100) / 100
+  return share
+}
+
+// A boost purchase in Paddle's shape, padded with realistic line items and payment details to about 1 KB.
 function eventBody (eventId: string): string {
+  const suffix = eventId.slice(4)
+  const now = new Date().toISOString()
   return JSON.stringify({
     event_id: eventId,
     event_type: 'transaction.completed',
-    occurred_at: new Date().toISOString(),
-    notification_id: `ntf_${eventId.slice(4)}`,
+    occurred_at: now,
+    notification_id: `ntf_${suffix}`,
     data: {
-      id: `txn_${eventId.slice(4)}`,
+      id: `txn_${suffix}`,
       status: 'completed',
       customer_id: 'ctm_01hv8wxyz0000000000000000',
       subscription_id: null,
@@ -98,7 +200,7 @@ function eventBody (eventId: string): string {
         line_items: [{ id: 'txnitm_01hv8wxyz00000000000000', price_id: 'pri_01hv8boost3months00000000', quantity: 1, totals: { subtotal: '1500', tax: '0', discount: '0', total: '1500' }, product: { id: 'pro_01hv8boost0000000000000', name: 'Boost' } }]
       },
       payments: [{ payment_attempt_id: '1f2e3d4c-0000-4000-8000-000000000000', amount: '1500', status: 'captured', method_details: { type: 'card', card: { type: 'visa', last4: '4242', expiry_month: 1, expiry_year: 2030 } } }],
-      billed_at: new Date().toISOString()
+      billed_at: now
     }
   })
 }
@@ -107,27 +209,64 @@ const newEventId = (): string => `evt_01${randomBytes(12).toString('hex')}`
 
 interface Row {
   scenario: string
+  pool: number | 'default'
   rps: number
   p50: number
   p99: number
   errors: number
+  timeouts: number
   non2xx: number
   requests: number
+  statusCodes: Record<string, number>
+  /** The server's CPU time per answered request, in microseconds. */
+  serverCpuUsPerRequest: number
+  cpu: CpuShare
 }
 
-async function run (scenario: string, options: autocannon.Options, record = true): Promise<Row> {
-  if (WARMUP > 0 && record) await autocannon({ ...options, duration: WARMUP })
-  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...options })
-  const row = {
+/** 2xx answers to new events, and how many requests were still in flight when a timed run stopped. */
+interface Counted { ok2xx: number, cutOff: number }
+
+/** Warm-up (not recorded), then the measured run, with the CPU of everyone on the machine meanwhile. */
+async function run (scenario: string, server: Server, options: autocannon.Options, pool: Row['pool'], counted?: Counted, warmup = true): Promise<Row> {
+  const base = { connections: CONNECTIONS, ...options }
+  if (warmup && WARMUP > 0) {
+    const warm = await autocannon({ ...base, duration: WARMUP })
+    if (counted !== undefined) {
+      counted.ok2xx += warm['2xx']
+      counted.cutOff += CONNECTIONS
+    }
+  }
+  const before = cpuSnapshot()
+  // A fixed number of requests (the soak) or a fixed duration, never both.
+  const result = await autocannon(options.amount !== undefined ? base : { duration: DURATION, ...base })
+  const after = cpuSnapshot()
+  if (counted !== undefined) {
+    counted.ok2xx += result['2xx']
+    if (options.amount === undefined) counted.cutOff += CONNECTIONS
+  }
+  const cpu = cpuShare(before, after, server.pid)
+  const serverTicks = (after.procs.get(server.pid)?.ticks ?? 0) - (before.procs.get(server.pid)?.ticks ?? 0)
+  const answered = result.requests.total
+  const statusCodes: Record<string, number> = {}
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count ?? 0
+  const row: Row = {
     scenario,
+    pool,
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
     p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
+    errors: result.errors,
+    timeouts: result.timeouts,
     non2xx: result.non2xx,
-    requests: result.requests.total
+    requests: answered,
+    statusCodes,
+    serverCpuUsPerRequest: answered > 0 ? Math.round(serverTicks / CLOCK_TICKS * 1e6 / answered) : NaN,
+    cpu
   }
-  process.stderr.write(`${scenario}: ${row.rps} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}, non-2xx ${row.non2xx}\n`)
+  process.stderr.write(`${scenario}${pool === 'default' ? '' : ` [pool ${pool}]`}: ${row.rps} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
+    `errors ${row.errors}, non-2xx ${row.non2xx} ${JSON.stringify(statusCodes)}, server ${row.serverCpuUsPerRequest} µs CPU/req, ` +
+    `cores: server ${cpu.server} client ${cpu.client} pg ${cpu.postgres} redis ${cpu.redis} other ${cpu.other}` +
+    `${cpu.otherTop.length > 0 ? ` (${cpu.otherTop.join(', ')})` : ''}\n`)
   return row
 }
 
@@ -139,75 +278,164 @@ const signedRequest = (): autocannon.Request => {
   return { method: 'POST', path: '/billing/webhook', body, headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) } }
 }
 
-const dbName = `bw_bench_${Date.now()}`
+const only = args.only?.split(',').map((name) => name.trim())
+const wanted = (name: string): boolean => only === undefined || only.includes(name)
+const poolSizes: Array<Row['pool']> = args['pool-sizes'] !== undefined
+  ? args['pool-sizes'].split(',').map(Number)
+  : [process.env.DATABASE_POOL_SIZE !== undefined ? Number(process.env.DATABASE_POOL_SIZE) : 'default']
+const runId = Date.now()
+const dbName = `bw_bench_${runId}`
 const admin = new pg.Client({ connectionString: ADMIN_URL })
+const startLoad = loadavg().map((l) => Math.round(l * 100) / 100)
+// What else was busy just before we started, over one second.
+const idleBefore = cpuSnapshot()
+await sleep(1000)
+const background = cpuShare(idleBefore, cpuSnapshot(), -1)
+
+let dropped = false
+async function cleanUp (): Promise<void> {
+  await Promise.all([...servers].map(stopServer))
+  if (!dropped) {
+    dropped = true
+    await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {})
+    await admin.end().catch(() => {})
+  }
+}
+process.once('SIGINT', () => { cleanUp().finally(() => process.exit(130)) })
+
 await admin.connect()
 await admin.query(`create database ${dbName}`)
 const databaseUrl = new URL(ADMIN_URL)
 databaseUrl.pathname = `/${dbName}`
-const baseEnv = {
-  DATABASE_URL: databaseUrl.toString(),
-  REDIS_URL,
-  REDIS_KEY_PREFIX: `bwbench:${Date.now()}:`,
-  ...(process.env.DATABASE_POOL_SIZE !== undefined ? { DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE } : {})
-}
-const only = args.only?.split(',')
-const wanted = (name: string): boolean => only === undefined || only.includes(name)
 const rows: Row[] = []
-const soak: Record<string, number> = {}
-let server: Server | undefined
-let downServer: Server | undefined
+const soak: Record<string, number | number[]> = {}
+const counted: Counted = { ok2xx: 0, cutOff: 0 }
+const consistency: Record<string, number | boolean> = {}
 try {
-  server = await startServer(baseEnv)
-  const { url } = server
-  const filler = eventBody(newEventId())
-  if (wanted('noop')) rows.push(await run('ceiling: no-op route', jsonPost(url, '/bench/noop', filler)))
-  if (wanted('redis')) rows.push(await run('ceiling: one Redis lock + unlock', jsonPost(url, '/bench/redis-lock', filler)))
-  if (wanted('insert')) rows.push(await run('ceiling: one Postgres insert', jsonPost(url, '/bench/pg-insert', filler)))
-  if (wanted('unique')) rows.push(await run('webhook: unique events', { url, requests: [{ setupRequest: signedRequest }] }))
-  if (wanted('duplicate')) {
-    const body = eventBody(newEventId())
-    const headers = { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) }
-    const first = await fetch(`${url}/billing/webhook`, { method: 'POST', headers, body })
-    if (first.status !== 200) throw new Error(`priming the duplicate storm answered ${first.status}`)
-    // The signature's ts must stay within tolerance for the whole storm: it does (300 s).
-    rows.push(await run('webhook: duplicate storm', { url: `${url}/billing/webhook`, method: 'POST', headers, body }))
+  for (const pool of poolSizes) {
+    const env = {
+      DATABASE_URL: databaseUrl.toString(),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: `bwbench:${runId}:${pool}:`,
+      ...(pool !== 'default' ? { DATABASE_POOL_SIZE: String(pool) } : {})
+    }
+    const server = await startServer(env)
+    const { url } = server
+    const filler = eventBody(newEventId())
+    if (wanted('noop')) rows.push(await run('ceiling: no-op route', server, jsonPost(url, '/bench/noop', filler), pool))
+    if (wanted('redis')) rows.push(await run('ceiling: one Redis lock + unlock', server, jsonPost(url, '/bench/redis-lock', filler), pool))
+    if (wanted('insert')) rows.push(await run('ceiling: one Postgres insert', server, jsonPost(url, '/bench/pg-insert', filler), pool))
+    if (wanted('unique')) rows.push(await run('webhook: unique events', server, { url, requests: [{ setupRequest: signedRequest }] }, pool, counted))
+    if (wanted('duplicate')) {
+      const body = eventBody(newEventId())
+      const headers = { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) }
+      const first = await fetch(`${url}/billing/webhook`, { method: 'POST', headers, body })
+      if (first.status !== 200) throw new Error(`priming the duplicate storm answered ${first.status}`)
+      counted.ok2xx += 1
+      const storm = await run('webhook: duplicate storm', server, { url: `${url}/billing/webhook`, method: 'POST', headers, body }, pool)
+      rows.push(storm)
+    }
+    if (wanted('down')) {
+      const down = await startServer({ ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, true)
+      try {
+        rows.push(await run('webhook: Redis down (503)', down, { url: down.url, requests: [{ setupRequest: signedRequest }] }, pool))
+      } finally {
+        await stopServer(down)
+      }
+    }
+    if (args.soak && wanted('soak') && pool === poolSizes[0]) {
+      soak.events = SOAK_EVENTS
+      soak.rssStartMiB = rssMiB(server.pid)
+      soak.heapStartMiB = await heapUsedMiB(url)
+      const samples: number[] = []
+      const sampler = setInterval(() => { samples.push(rssMiB(server.pid)) }, 1000)
+      try {
+        rows.push(await run(`soak: ${SOAK_EVENTS.toLocaleString('en')} unique events`, server,
+          { url, amount: SOAK_EVENTS, requests: [{ setupRequest: signedRequest }] }, pool, counted, false))
+      } finally {
+        clearInterval(sampler)
+      }
+      soak.rssEndMiB = rssMiB(server.pid)
+      soak.heapEndMiB = await heapUsedMiB(url)
+      soak.rssPeakMiB = Math.max(soak.rssEndMiB, ...samples)
+      soak.rssGrowthPercent = Math.round((soak.rssEndMiB / soak.rssStartMiB - 1) * 1000) / 10
+      soak.rssSamplesMiB = samples
+    }
+    await stopServer(server)
   }
-  if (wanted('down')) {
-    downServer = await startServer({ ...baseEnv, REDIS_URL: `redis://127.0.0.1:${await freePort()}` })
-    rows.push(await run('webhook: Redis down (503)', { url: downServer.url, requests: [{ setupRequest: signedRequest }] }))
-    await stopServer(downServer)
-  }
-  if (args.soak) {
-    soak.rssStartMiB = rssMiB(server.pid)
-    const row = await run('soak: 100,000 unique events', { url, amount: 100_000, duration: undefined as unknown as number, requests: [{ setupRequest: signedRequest }] }, false)
-    rows.push(row)
-    soak.rssEndMiB = rssMiB(server.pid)
-    soak.rssGrowthPercent = Math.round((soak.rssEndMiB / soak.rssStartMiB - 1) * 1000) / 10
+  // Exactly once: each 2xx for a unique event (and the storm's primer) is one record and one boost. A timed
+  // run stops with up to one request per connection in flight: the server may still apply those, unseen.
+  const db = new pg.Client({ connectionString: databaseUrl.toString() })
+  await db.connect()
+  try {
+    const [events] = (await db.query<{ n: number }>('select count(*)::int as n from webhook_events')).rows
+    const [boosts] = (await db.query<{ n: number }>('select count(*)::int as n from boosts')).rows
+    consistency.acknowledged = counted.ok2xx
+    consistency.webhookEventRows = events?.n ?? NaN
+    consistency.boostRows = boosts?.n ?? NaN
+    consistency.inFlightAtStops = counted.cutOff
+    consistency.exactlyOnce = consistency.boostRows === consistency.webhookEventRows &&
+      consistency.webhookEventRows >= counted.ok2xx && consistency.webhookEventRows <= counted.ok2xx + counted.cutOff
+  } finally {
+    await db.end()
   }
 } finally {
-  if (downServer !== undefined) await stopServer(downServer)
-  if (server !== undefined) await stopServer(server)
-  await admin.query(`drop database if exists ${dbName} with (force)`)
-  await admin.end()
+  await cleanUp()
 }
 
-const find = (prefix: string) => rows.find((row) => row.scenario.startsWith(prefix))
 const ratio = (a?: Row, b?: Row) => a !== undefined && b !== undefined ? Math.round((a.rps / b.rps) * 100) / 100 : undefined
-const ratios = {
-  uniqueOverInsert: ratio(find('webhook: unique'), find('ceiling: one Postgres')),
-  duplicateOverRedis: ratio(find('webhook: duplicate'), find('ceiling: one Redis'))
+const ratios = poolSizes.map((pool) => {
+  const find = (prefix: string) => rows.find((row) => row.pool === pool && row.scenario.startsWith(prefix))
+  return {
+    pool,
+    uniqueOverInsert: ratio(find('webhook: unique'), find('ceiling: one Postgres')),
+    duplicateOverRedis: ratio(find('webhook: duplicate'), find('ceiling: one Redis'))
+  }
+})
+const machine = {
+  cpus: cpus().length,
+  model: cpus()[0]?.model,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  loadavgStart: startLoad,
+  loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100),
+  backgroundCoresBefore: background
 }
-const machine = { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg: loadavg().map((l) => Math.round(l * 100) / 100) }
-writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, durationSeconds: DURATION, connections: CONNECTIONS, rows, ratios, soak }, null, 2))
+writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({
+  date: new Date().toISOString(),
+  machine,
+  durationSeconds: DURATION,
+  warmupSeconds: WARMUP,
+  connections: CONNECTIONS,
+  rows,
+  ratios,
+  soak,
+  consistency
+}, null, 2) + '\n')
 
+const label = (row: Row) => `${row.scenario}${poolSizes.length > 1 ? ` (pool ${row.pool})` : ''}`
 const lines = [
-  '| scenario | req/s | p50 ms | p99 ms | errors | non-2xx |',
-  '|---|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} |`),
-  '',
-  `unique / one-insert ceiling: ${ratios.uniqueOverInsert ?? 'n/a'} (target ≥ 0.7); duplicate / one-Redis ceiling: ${ratios.duplicateOverRedis ?? 'n/a'} (target ≥ 0.8)`
+  '| scenario | req/s | p50 ms | p99 ms | errors | non-2xx | server µs CPU/req | cores: server / client / pg / redis / other |',
+  '|---|---:|---:|---:|---:|---:|---:|---|',
+  ...rows.map((r) => `| ${label(r)} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.serverCpuUsPerRequest} | ` +
+    `${r.cpu.server} / ${r.cpu.client} / ${r.cpu.postgres} / ${r.cpu.redis} / ${r.cpu.other} |`),
+  ''
 ]
-if (soak.rssStartMiB !== undefined) lines.push(`RSS over 100,000 unique events: ${soak.rssStartMiB} MiB → ${soak.rssEndMiB} MiB (${soak.rssGrowthPercent} %; target < 20 %)`)
-lines.push(`${machine.cpus} × ${machine.model}, Node ${machine.node}, ${CONNECTIONS} connections, ${DURATION} s per scenario, load average at the end ${machine.loadavg.join(' ')}`)
+for (const r of ratios) {
+  lines.push(`${poolSizes.length > 1 ? `pool ${r.pool}: ` : ''}unique / one-insert ceiling: ${r.uniqueOverInsert ?? 'n/a'} (target ≥ 0.7); ` +
+    `duplicate / one-Redis ceiling: ${r.duplicateOverRedis ?? 'n/a'} (target ≥ 0.8)`)
+}
+if (soak.rssStartMiB !== undefined) {
+  lines.push(`RSS over ${SOAK_EVENTS.toLocaleString('en')} unique events: ${soak.rssStartMiB} MiB → ${soak.rssEndMiB} MiB ` +
+    `(${soak.rssGrowthPercent} %, peak ${soak.rssPeakMiB} MiB; target < 20 %); V8 heap used ${soak.heapStartMiB} → ${soak.heapEndMiB} MiB`)
+}
+if (consistency.acknowledged !== undefined) {
+  lines.push(`exactly once: ${consistency.acknowledged} new events acknowledged (+ at most ${consistency.inFlightAtStops} in flight ` +
+    `when timed runs stopped), ${consistency.webhookEventRows} webhook_events rows, ${consistency.boostRows} boosts: ` +
+    `${consistency.exactlyOnce === true ? 'consistent' : 'MISMATCH'}`)
+}
+lines.push(`${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}; ${CONNECTIONS} connections, ` +
+  `${WARMUP} s warm-up + ${DURATION} s per scenario; load average ${machine.loadavgStart.join(' ')} at the start, ` +
+  `${machine.loadavgEnd.join(' ')} at the end; other processes used ${background.other + background.postgres + background.redis} cores ` +
+  `in the second before the run${background.otherTop.length > 0 ? ` (${background.otherTop.join(', ')})` : ''}`)
 console.log(lines.join('\n'))
