@@ -1,6 +1,7 @@
 // The Paddle Billing notification envelope: checks what the service reads, bounds ids, lets the rest pass.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { ValueError } from '@sinclair/typebox/errors'
 
 /** Provider and community ids: short, and nothing a log line or a query could trip on. */
 export const Id = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$' })
@@ -62,6 +63,20 @@ export function checkEnvelope (body: unknown): EnvelopeCheck {
     return { ok: false, message: 'the body must be a JSON object' }
   }
   const first = check.Errors(body).First()
-  const field = first?.path === '' || first === undefined ? 'body' : first.path
-  return { ok: false, message: `${field}: ${first?.message ?? 'invalid'}` }
+  const error = first === undefined ? undefined : deepest(first)
+  const field = error === undefined || error.path === '' ? 'body' : error.path
+  return { ok: false, message: `${field}: ${error?.message ?? 'invalid'}` }
+}
+
+/** A nullable field fails as a union; name the innermost field that failed instead. */
+function deepest (error: ValueError): ValueError {
+  let best = error
+  for (const branch of error.errors) {
+    const inner = branch.First()
+    if (inner !== undefined) {
+      const candidate = deepest(inner)
+      if (candidate.path.length > best.path.length) best = candidate
+    }
+  }
+  return best
 }

@@ -1,0 +1,32 @@
+import t from 'tap'
+import { planEvent } from '../../services/events/index.js'
+import type { PaddleEvent } from '../../services/paddle/envelope.js'
+
+const event = (event_type: string, data: PaddleEvent['data']): PaddleEvent =>
+  ({ event_id: 'evt_1', event_type, occurred_at: '2026-11-20T10:00:00Z', data })
+const now = new Date('2026-11-20T10:00:05Z')
+
+t.test('planEvent decides, without I/O, what each event does', async (t) => {
+  for (const type of ['created', 'activated', 'updated', 'canceled', 'paused', 'resumed', 'past_due']) {
+    t.equal(planEvent(event(`subscription.${type}`, { id: 'sub_1' }), now).kind, 'apply', type)
+  }
+  t.equal(planEvent(event('transaction.completed', { id: 'txn_1', custom_data: { type: 'boost_purchase', community_id: 'c' } }), now).kind, 'apply')
+  t.equal(planEvent(event('transaction.completed', { id: 'txn_1', custom_data: { type: 'badge_purchase', community_id: 'c', member_id: 'm', badge_id: 'b' } }), now).kind, 'apply')
+  t.equal(planEvent(event('transaction.completed', { id: 'txn_1', subscription_id: 'sub_1' }), now).kind, 'apply')
+  t.equal(planEvent(event('transaction.payment_failed', { id: 'txn_1', subscription_id: 'sub_1' }), now).kind, 'apply')
+
+  const ignored: Array<[PaddleEvent, RegExp]> = [
+    [event('customer.created', { id: 'ctm_1' }), /not handled/],
+    [event('subscription.updated', {}), /data\.id/],
+    [event('transaction.completed', { id: 'txn_1' }), /without a boost, badge or subscription/],
+    [event('transaction.completed', { id: 'txn_1', custom_data: { type: 'boost_purchase' } }), /community_id/],
+    [event('transaction.completed', { custom_data: { type: 'boost_purchase', community_id: 'c' } }), /data\.id/],
+    [event('transaction.completed', { id: 'txn_1', custom_data: { type: 'badge_purchase', member_id: 'm' } }), /badge_id/],
+    [event('transaction.payment_failed', { id: 'txn_1', subscription_id: null }), /subscription_id/]
+  ]
+  for (const [e, reason] of ignored) {
+    const plan = planEvent(e, now)
+    t.equal(plan.kind, 'ignore', `${e.event_type} ${JSON.stringify(e.data)}`)
+    t.match(plan.kind === 'ignore' ? plan.reason : '', reason)
+  }
+})
