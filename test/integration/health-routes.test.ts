@@ -1,0 +1,53 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
+
+const METRICS: Array<[string, string]> = [
+  ['webhook_events_total', 'counter'],
+  ['webhook_processing_seconds', 'histogram'],
+  ['webhook_lock_contention_total', 'counter'],
+  ['security_fail_closed_total', 'counter'],
+  ['redis_lock_fallback_total', 'counter'],
+  ['local_rate_limiter_requests_total', 'counter'],
+  ['lock_ttl_exhausted_total', 'counter'],
+  ['redis_up', 'gauge']
+]
+
+t.test('health routes and metrics', async (t) => {
+  const { app } = await buildTestApp(t)
+  const second = await buildTestApp(t)
+
+  const live = await app.inject({ url: '/health/live' })
+  t.same([live.statusCode, live.json()], [200, { status: 'ok' }])
+  const ready = await app.inject({ url: '/health/ready' })
+  t.same([ready.statusCode, ready.json()], [200, { status: 'ok', checks: { database: 'ok', migrations: 'applied' } }])
+  const security = await app.inject({ url: '/health/security' })
+  t.equal(security.statusCode, 200)
+  t.match(security.json(), { status: 'ok', checks: { lockStore: 'redis', redis: 'ready', counters: { security_fail_closed_total: [] } } })
+
+  await deliver(app, boostPurchaseEvent())
+  const metrics = await app.inject({ url: '/metrics' })
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  for (const [name, type] of METRICS) t.match(metrics.body, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name)
+  t.match(metrics.body, /^process_cpu_user_seconds_total \d/m, 'default process metrics')
+  t.match(metrics.body, /^webhook_events_total\{event_type="transaction\.completed",result="processed"\} 1$/m)
+  t.match(metrics.body, /^redis_up 1$/m)
+  const other = await second.app.inject({ url: '/metrics' })
+  t.notMatch(other.body, /result="processed"/, 'two apps in one process share no registry')
+
+  app.lifecycle.shuttingDown = true
+  const stopping = await app.inject({ url: '/health/ready' })
+  t.same([stopping.statusCode, stopping.json()], [503, { status: 'unavailable', checks: { shuttingDown: true } }])
+  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'liveness stays up while stopping')
+
+  const notFound = await app.inject({ url: '/nope' })
+  t.same([notFound.statusCode, notFound.json()], [404, { error: 'not_found', message: 'Route GET /nope not found' }])
+})
+
+t.test('closing the app marks it as shutting down (readiness 503) before anything closes', async (t) => {
+  const { app } = await buildTestApp(t)
+  t.equal(app.lifecycle.shuttingDown, false)
+  await app.close()
+  t.equal(app.lifecycle.shuttingDown, true)
+})
