@@ -24,7 +24,8 @@
 // - For each scenario: requests/s (autocannon's mean of per-second samples), p50 and p99 latency (ms),
 //   connection errors (timeouts included), non-2xx answers, the server's CPU per request (µs, from
 //   /proc/<pid>/stat), and where the machine's CPU went meanwhile (server, this client, Postgres, Redis,
-//   anything else: a noise gauge, since other work on the machine lowers every figure).
+//   anything else, other databases' backends included; and the machine's iowait: a noise gauge, since other work on the machine, CPU or disk,
+//   lowers every figure).
 // - Ratios: unique / one-insert ceiling and duplicate storm / one-Redis ceiling.
 // - A consistency check: every 2xx answered to a unique event must be one `webhook_events` row and one
 //   `boosts` row (exactly once: none lost, none doubled).
@@ -62,6 +63,8 @@ const SECRET = 'pdl_ntfset_bench_secret'
 const TOLERANCE_SECONDS = 300
 const CLOCK_TICKS = 100
 const root = new URL('../', import.meta.url)
+const runId = Date.now()
+const dbName = `bw_bench_${runId}`
 
 if (WARMUP + DURATION > TOLERANCE_SECONDS - 10) {
   throw new Error(`BENCH_WARMUP + BENCH_DURATION must stay under ${TOLERANCE_SECONDS - 10} s: the duplicate storm replays one signature`)
@@ -144,20 +147,54 @@ function processCpu (): Map<number, ProcCpu> {
       const close = stat.lastIndexOf(')')
       const fields = stat.slice(close + 2).split(' ')
       // Fields after the comm: state is [0], utime [11], stime [12].
-      all.set(Number(name), { comm: stat.slice(stat.indexOf('(') + 1, close), ticks: Number(fields[11]) + Number(fields[12]) })
+      let comm = stat.slice(stat.indexOf('(') + 1, close)
+      // A Postgres backend names its database: `postgres: 15/main: user db 127.0.0.1(port) idle`. Backends of
+      // other databases (other people's tests) are other load; ours and the shared aux processes are ours.
+      if (comm === 'postgres') {
+        const backend = /^postgres: (?:\S+: )?\S+ (\S+) \S+\(\d+\)/.exec(readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' '))
+        if (backend !== null && backend[1] !== dbName) comm = `postgres:${backend[1]}`
+      }
+      all.set(Number(name), { comm, ticks: Number(fields[11]) + Number(fields[12]) })
     } catch {}
   }
   return all
 }
 
-interface CpuShare { server: number, client: number, postgres: number, redis: number, other: number, otherTop: string[] }
-interface CpuSnapshot { at: number, procs: Map<number, ProcCpu> }
-const cpuSnapshot = (): CpuSnapshot => ({ at: performance.now(), procs: processCpu() })
+/** Machine-wide ticks from /proc/stat: iowait (cores idle while waiting on disk, e.g. Postgres's fsync) and steal. */
+interface MachineTicks { busy: number, iowait: number, steal: number }
+function machineTicks (): MachineTicks {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
+  const at = (i: number): number => f[i] ?? 0
+  // user nice system idle iowait irq softirq steal
+  return { busy: at(0) + at(1) + at(2) + at(5) + at(6), iowait: at(4), steal: at(7) }
+}
+
+interface CpuShare {
+  server: number
+  client: number
+  postgres: number
+  redis: number
+  other: number
+  iowait: number
+  steal: number
+  otherTop: string[]
+}
+interface CpuSnapshot { at: number, procs: Map<number, ProcCpu>, machine: MachineTicks }
+const cpuSnapshot = (): CpuSnapshot => ({ at: performance.now(), procs: processCpu(), machine: machineTicks() })
 
 /** Cores used by each group between two snapshots (2.0 = both cores of a 2-core machine, all the time). */
 function cpuShare (from: CpuSnapshot, to: CpuSnapshot, serverPid: number): CpuShare {
   const seconds = (to.at - from.at) / 1000
-  const share: CpuShare = { server: 0, client: 0, postgres: 0, redis: 0, other: 0, otherTop: [] }
+  const share: CpuShare = {
+    server: 0,
+    client: 0,
+    postgres: 0,
+    redis: 0,
+    other: 0,
+    iowait: (to.machine.iowait - from.machine.iowait) / CLOCK_TICKS / seconds,
+    steal: (to.machine.steal - from.machine.steal) / CLOCK_TICKS / seconds,
+    otherTop: []
+  }
   const others: Array<[string, number]> = []
   for (const [pid, now] of to.procs) {
     const cores = (now.ticks - (from.procs.get(pid)?.ticks ?? 0)) / CLOCK_TICKS / seconds
@@ -166,13 +203,13 @@ function cpuShare (from: CpuSnapshot, to: CpuSnapshot, serverPid: number): CpuSh
     else if (pid === process.pid) share.client += cores
     else if (now.comm === 'postgres') share.postgres += cores
     else if (now.comm === 'redis-server') share.redis += cores
-    else {
-      share.other += cores
-      if (cores >= 0.05) others.push([`${now.comm}(${pid})`, cores])
-    }
+    else if (cores >= 0.05) others.push([`${now.comm}(${pid})`, cores])
   }
+  // Everything else, from the machine's total: processes that came and went during the run count too.
+  const busy = (to.machine.busy - from.machine.busy) / CLOCK_TICKS / seconds
+  share.other = Math.max(0, busy - share.server - share.client - share.postgres - share.redis)
   share.otherTop = others.sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, cores]) => `${name} ${cores.toFixed(2)}`)
-  for (const key of ['server', 'client', 'postgres', 'redis', 'other'] as const) share[key] = Math.round(share[key] * 100) / 100
+  for (const key of ['server', 'client', 'postgres', 'redis', 'other', 'iowait', 'steal'] as const) share[key] = Math.round(share[key] * 100) / 100
   return share
 }
 
@@ -265,7 +302,7 @@ async function run (scenario: string, server: Server, options: autocannon.Option
   }
   process.stderr.write(`${scenario}${pool === 'default' ? '' : ` [pool ${pool}]`}: ${row.rps} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
     `errors ${row.errors}, non-2xx ${row.non2xx} ${JSON.stringify(statusCodes)}, server ${row.serverCpuUsPerRequest} µs CPU/req, ` +
-    `cores: server ${cpu.server} client ${cpu.client} pg ${cpu.postgres} redis ${cpu.redis} other ${cpu.other}` +
+    `cores: server ${cpu.server} client ${cpu.client} pg ${cpu.postgres} redis ${cpu.redis} other ${cpu.other} iowait ${cpu.iowait} steal ${cpu.steal}` +
     `${cpu.otherTop.length > 0 ? ` (${cpu.otherTop.join(', ')})` : ''}\n`)
   return row
 }
@@ -283,8 +320,6 @@ const wanted = (name: string): boolean => only === undefined || only.includes(na
 const poolSizes: Array<Row['pool']> = args['pool-sizes'] !== undefined
   ? args['pool-sizes'].split(',').map(Number)
   : [process.env.DATABASE_POOL_SIZE !== undefined ? Number(process.env.DATABASE_POOL_SIZE) : 'default']
-const runId = Date.now()
-const dbName = `bw_bench_${runId}`
 const admin = new pg.Client({ connectionString: ADMIN_URL })
 const startLoad = loadavg().map((l) => Math.round(l * 100) / 100)
 // What else was busy just before we started, over one second.
@@ -415,10 +450,10 @@ writeFileSync(new URL('results.json', import.meta.url), JSON.stringify({
 
 const label = (row: Row) => `${row.scenario}${poolSizes.length > 1 ? ` (pool ${row.pool})` : ''}`
 const lines = [
-  '| scenario | req/s | p50 ms | p99 ms | errors | non-2xx | server µs CPU/req | cores: server / client / pg / redis / other |',
+  '| scenario | req/s | p50 ms | p99 ms | errors | non-2xx | server µs CPU/req | cores: server / client / pg / redis / other; iowait |',
   '|---|---:|---:|---:|---:|---:|---:|---|',
   ...rows.map((r) => `| ${label(r)} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.non2xx} | ${r.serverCpuUsPerRequest} | ` +
-    `${r.cpu.server} / ${r.cpu.client} / ${r.cpu.postgres} / ${r.cpu.redis} / ${r.cpu.other} |`),
+    `${r.cpu.server} / ${r.cpu.client} / ${r.cpu.postgres} / ${r.cpu.redis} / ${r.cpu.other}; ${r.cpu.iowait} |`),
   ''
 ]
 for (const r of ratios) {
