@@ -1,0 +1,82 @@
+// The real service as a separate process: compiled once per test file into a private directory (tap
+// runs files in parallel, so no two share dist/), started with an environment, every log line kept.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from './redis-server.js'
+import { TEST_SECRET } from './env.js'
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+const root = new URL('../../', import.meta.url).pathname
+let compiled: string | undefined
+
+/** Compiles the service (tsc, as `npm run build` does) once per test process; removed when it exits. */
+export function compileService (): string {
+  if (compiled !== undefined) return compiled
+  const outDir = mkdtempSync(join(tmpdir(), 'bw-build-'))
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { stdio: 'inherit' })
+  cpSync(join(root, 'db/migrations'), join(outDir, 'db/migrations'), { recursive: true })
+  // The compiled files import packages from the project's node_modules.
+  execFileSync('ln', ['-s', join(root, 'node_modules'), join(outDir, 'node_modules')])
+  process.once('exit', () => { rmSync(outDir, { recursive: true, force: true }) })
+  compiled = outDir
+  return outDir
+}
+
+export interface ServerProcess {
+  url: string
+  port: number
+  child: ChildProcess
+  /** Every line the process wrote, stdout and stderr. */
+  lines: string[]
+  exited: Promise<number | null>
+  signal(name: NodeJS.Signals): void
+  /** Resolves once /health/ready answers 200. */
+  ready(ms?: number): Promise<void>
+}
+
+export async function startServerProcess (t: Teardown, env: Record<string, string>, options: { waitReady?: boolean } = {}): Promise<ServerProcess> {
+  const outDir = compileService()
+  const port = Number(env.PORT ?? await freePort())
+  const child = spawn(process.execPath, [join(outDir, 'server.js')], {
+    cwd: outDir,
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), PADDLE_WEBHOOK_SECRET: TEST_SECRET, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const collect = (chunk: Buffer) => { for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(line) }
+  child.stdout?.on('data', collect)
+  child.stderr?.on('data', collect)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const url = `http://127.0.0.1:${port}`
+  const server: ServerProcess = {
+    url,
+    port,
+    child,
+    lines,
+    exited,
+    signal: (name) => { child.kill(name) },
+    async ready (ms = 20_000) {
+      const deadline = Date.now() + ms
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${lines.slice(-5).join('\n')}`)
+        try {
+          if ((await fetch(`${url}/health/ready`)).status === 200) return
+        } catch {}
+        await sleep(50)
+      }
+      throw new Error(`server on ${port} not ready within ${ms} ms`)
+    }
+  }
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  if (options.waitReady !== false) await server.ready()
+  return server
+}
