@@ -31,7 +31,8 @@
 //   `boosts` row (exactly once: none lost, none doubled).
 // - `--pool-sizes a,b,c` repeats the scenarios with each DATABASE_POOL_SIZE (one server each); otherwise
 //   DATABASE_POOL_SIZE from the environment, else the service's default. BENCH_NODE_ARGS passes flags to
-//   the server's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it).
+//   the server's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it, then bench/profile.ts);
+//   BENCH_LOG_LEVEL (warn) the server's LOG_LEVEL (info to measure per-request logging: lines to /dev/null).
 // Results: a markdown table on stdout and bench/results.json (gitignored). Not a pass/fail test; not in CI.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -56,6 +57,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const SOAK_EVENTS = Number(process.env.BENCH_SOAK_EVENTS ?? 100_000)
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SECRET = 'pdl_ntfset_bench_secret'
@@ -93,14 +95,15 @@ async function startServer (env: Record<string, string>, redisDown = false): Pro
     env: {
       ...process.env,
       NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: LOG_LEVEL,
       HOST: '127.0.0.1',
       PORT: String(port),
       PADDLE_WEBHOOK_SECRET: SECRET,
       BENCH_ROUTES: '1',
       ...env
     },
-    stdio: ['ignore', 'inherit', 'inherit']
+    // Below warn, every request logs: those lines go to /dev/null (their cost is pino's, not a terminal's).
+    stdio: ['ignore', LOG_LEVEL === 'warn' || LOG_LEVEL === 'error' ? 'inherit' : 'ignore', 'inherit']
   })
   const server = { url: `http://127.0.0.1:${port}`, child, pid: child.pid ?? 0 }
   servers.add(server)
