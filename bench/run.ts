@@ -19,8 +19,8 @@
 //   signature, built by autocannon's setupRequest); a duplicate storm (one signed event, delivered once
 //   beforehand so that every request of the storm is a duplicate); Redis down (a second server whose
 //   REDIS_URL names a port where nothing listens: every webhook answers the fail-closed 503).
-//   Then 100,000 unique events, with the server's RSS (/proc/<pid>/status VmRSS) at start, end and peak,
-//   and its V8 heap from /metrics.
+//   Then 100,000 unique events (BENCH_SOAK_EVENTS) on a fresh server after a warm-up, with its RSS
+//   (/proc/<pid>/status VmRSS) after start-up, at the start, the end and the peak, and its V8 heap (/metrics).
 // - For each scenario: requests/s (autocannon's mean of per-second samples), p50 and p99 latency (ms),
 //   connection errors (timeouts included), non-2xx answers, the server's CPU per request (µs, from
 //   /proc/<pid>/stat), and where the machine's CPU went meanwhile (server, this client, Postgres, Redis,
@@ -381,25 +381,35 @@ try {
         await stopServer(down)
       }
     }
+    await stopServer(server)
     if (args.soak && wanted('soak') && pool === poolSizes[0]) {
+      // A fresh server, so that start and end bracket these events only; after a warm-up, so that the start
+      // is a process that has compiled its hot paths and filled its pools, as any replica soon has.
+      const fresh = await startServer(env)
       soak.events = SOAK_EVENTS
-      soak.rssStartMiB = rssMiB(server.pid)
-      soak.heapStartMiB = await heapUsedMiB(url)
+      soak.rssAfterStartMiB = rssMiB(fresh.pid)
+      if (WARMUP > 0) {
+        const warm = await autocannon({ url: fresh.url, connections: CONNECTIONS, duration: WARMUP, requests: [{ setupRequest: signedRequest }] })
+        counted.ok2xx += warm['2xx']
+        counted.cutOff += CONNECTIONS
+      }
+      soak.rssStartMiB = rssMiB(fresh.pid)
+      soak.heapStartMiB = await heapUsedMiB(fresh.url)
       const samples: number[] = []
-      const sampler = setInterval(() => { samples.push(rssMiB(server.pid)) }, 1000)
+      const sampler = setInterval(() => { samples.push(rssMiB(fresh.pid)) }, 1000)
       try {
-        rows.push(await run(`soak: ${SOAK_EVENTS.toLocaleString('en')} unique events`, server,
-          { url, amount: SOAK_EVENTS, requests: [{ setupRequest: signedRequest }] }, pool, counted, false))
+        rows.push(await run(`soak: ${SOAK_EVENTS.toLocaleString('en')} unique events`, fresh,
+          { url: fresh.url, amount: SOAK_EVENTS, requests: [{ setupRequest: signedRequest }] }, pool, counted, false))
       } finally {
         clearInterval(sampler)
       }
-      soak.rssEndMiB = rssMiB(server.pid)
-      soak.heapEndMiB = await heapUsedMiB(url)
+      soak.rssEndMiB = rssMiB(fresh.pid)
+      soak.heapEndMiB = await heapUsedMiB(fresh.url)
       soak.rssPeakMiB = Math.max(soak.rssEndMiB, ...samples)
       soak.rssGrowthPercent = Math.round((soak.rssEndMiB / soak.rssStartMiB - 1) * 1000) / 10
       soak.rssSamplesMiB = samples
+      await stopServer(fresh)
     }
-    await stopServer(server)
   }
   // Exactly once: each 2xx for a unique event (and the storm's primer) is one record and one boost. A timed
   // run stops with up to one request per connection in flight: the server may still apply those, unseen.
@@ -464,8 +474,9 @@ for (const r of ratios) {
     `duplicate / one-Redis ceiling: ${r.duplicateOverRedis ?? 'n/a'} (target ≥ 0.8)`)
 }
 if (soak.rssStartMiB !== undefined) {
-  lines.push(`RSS over ${SOAK_EVENTS.toLocaleString('en')} unique events: ${soak.rssStartMiB} MiB → ${soak.rssEndMiB} MiB ` +
-    `(${soak.rssGrowthPercent} %, peak ${soak.rssPeakMiB} MiB; target < 20 %); V8 heap used ${soak.heapStartMiB} → ${soak.heapEndMiB} MiB`)
+  lines.push(`RSS over ${SOAK_EVENTS.toLocaleString('en')} unique events (fresh server, ${soak.rssAfterStartMiB} MiB after start-up, ` +
+    `then a ${WARMUP} s warm-up): ${soak.rssStartMiB} MiB → ${soak.rssEndMiB} MiB (${soak.rssGrowthPercent} %, peak ${soak.rssPeakMiB} MiB; ` +
+    `target < 20 %); V8 heap used ${soak.heapStartMiB} → ${soak.heapEndMiB} MiB`)
 }
 if (consistency.acknowledged !== undefined) {
   lines.push(`exactly once: ${consistency.acknowledged} new events acknowledged (+ at most ${consistency.inFlightAtStops} in flight ` +
