@@ -38,7 +38,8 @@ export function subscriptionEvent (eventType: string, subscriptionId: string, ex
   })
 }
 
-export function boostPurchaseEvent (custom: Record<string, unknown> = {}, transactionId = paddleId('txn')) {
+/** A one-off `transaction.completed` carrying our checkout's custom data. */
+function completedTransaction (customData: Record<string, unknown>, transactionId: string, total: string) {
   return paddleEvent({
     eventType: 'transaction.completed',
     data: {
@@ -47,25 +48,18 @@ export function boostPurchaseEvent (custom: Record<string, unknown> = {}, transa
       customer_id: paddleId('ctm'),
       subscription_id: null,
       currency_code: 'USD',
-      custom_data: { type: 'boost_purchase', community_id: 'community_1', member_id: 'member_1', months: 3, ...custom },
-      details: { totals: { total: '1500', currency_code: 'USD' } }
+      custom_data: customData,
+      details: { totals: { total, currency_code: 'USD' } }
     }
   })
 }
 
+export function boostPurchaseEvent (custom: Record<string, unknown> = {}, transactionId = paddleId('txn')) {
+  return completedTransaction({ type: 'boost_purchase', community_id: 'community_1', member_id: 'member_1', months: 3, ...custom }, transactionId, '1500')
+}
+
 export function badgePurchaseEvent (custom: Record<string, unknown> = {}, transactionId = paddleId('txn')) {
-  return paddleEvent({
-    eventType: 'transaction.completed',
-    data: {
-      id: transactionId,
-      status: 'completed',
-      customer_id: paddleId('ctm'),
-      subscription_id: null,
-      currency_code: 'USD',
-      custom_data: { type: 'badge_purchase', community_id: 'community_1', member_id: 'member_1', badge_id: 'badge_gold', ...custom },
-      details: { totals: { total: '500', currency_code: 'USD' } }
-    }
-  })
+  return completedTransaction({ type: 'badge_purchase', community_id: 'community_1', member_id: 'member_1', badge_id: 'badge_gold', ...custom }, transactionId, '500')
 }
 
 export interface SendOptions {
