@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { eq } from 'drizzle-orm'
+import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Tx } from '../db/client.js'
 import { idempotencyKeys } from '../db/schema.js'
@@ -28,6 +29,16 @@ declare module 'fastify' {
     idempotent(request: FastifyRequest, reply: FastifyReply, options: IdempotentOptions): Promise<FastifyReply>
   }
 }
+
+/** The answers an idempotent route gives besides its own success: 409 (in progress, or the route's own
+ * conflict), 422 (key reused), 429 (fallback spent). 400, 401 and 503 come from the error handler and the guard. */
+const ErrorAnswer = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  status: Type.Optional(Type.String()),
+  retryAfter: Type.Optional(Type.Integer())
+})
+export const IDEMPOTENT_ERROR_RESPONSES = { 409: ErrorAnswer, 422: ErrorAnswer, 429: ErrorAnswer }
 
 const KEY = /^[\x21-\x7E]{1,255}$/
 export const IDEMPOTENCY_FENCE = 'idempotency_keys_pkey'

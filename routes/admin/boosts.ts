@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { boosts, type BoostRow } from '../../db/schema.js'
 import { addMonths } from '../../services/events/boost.js'
+import { IDEMPOTENT_ERROR_RESPONSES } from '../../plugins/idempotency.js'
 import { Id } from '../../services/paddle/envelope.js'
 
 const GrantBody = Type.Object({
@@ -49,7 +50,7 @@ const adminBoostRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/admin/boosts', {
     config: { lock: true },
     onRequest: app.authenticate,
-    schema: { body: GrantBody, response: { 201: Boost } }
+    schema: { body: GrantBody, response: { 201: Boost, ...IDEMPOTENT_ERROR_RESPONSES } }
   }, async (request, reply) => {
     const { communityId, memberId, months, reason } = request.body
     return app.idempotent(request, reply, {

@@ -5,6 +5,7 @@ import { and, eq } from 'drizzle-orm'
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { badgePurchases } from '../../db/schema.js'
+import { IDEMPOTENT_ERROR_RESPONSES } from '../../plugins/idempotency.js'
 import { Id } from '../../services/paddle/envelope.js'
 
 const PurchaseBody = Type.Object({
@@ -31,7 +32,7 @@ const badgeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/badges/purchase', {
     config: { lock: true },
     onRequest: app.authenticate,
-    schema: { body: PurchaseBody, response: { 201: Started } }
+    schema: { body: PurchaseBody, response: { 201: Started, ...IDEMPOTENT_ERROR_RESPONSES } }
   }, async (request, reply) => {
     const { memberId, communityId, badgeId } = request.body
     return app.idempotent(request, reply, {
