@@ -2,8 +2,9 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { buildTestApp, waitForRedis } from '../helpers/app.js'
+import { buildTestApp, metricValue, waitForRedis } from '../helpers/app.js'
 import { TEST_ADMIN_TOKEN } from '../helpers/env.js'
+import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
@@ -28,10 +29,12 @@ t.test('50 concurrent grants with one key over two replicas: exactly one boost, 
 
   const created = answers.filter((a) => a.statusCode === 201)
   const busy = answers.filter((a) => a.statusCode === 409)
+  t.comment(`${created.length} answered 201, ${busy.length} answered 409`)
   t.equal(created.length + busy.length, 50, 'every answer is 201 or 409')
   t.ok(created.length >= 1, 'at least one 201')
   const canonical = created[0]!.json()
   for (const answer of created) t.same(answer.json(), canonical, 'every 201 carries the same boost')
+  t.equal(created.filter((a) => a.headers['idempotent-replayed'] === undefined).length, 1, 'one first answer; every other 201 is a replay')
   for (const answer of busy) {
     t.equal(answer.json().status, 'in_progress')
     t.equal(answer.headers['retry-after'], '1')
@@ -47,6 +50,12 @@ t.test('50 concurrent grants with one key over two replicas: exactly one boost, 
   t.equal(rows[0]?.n, 1, 'exactly one boost row')
   const keys = await first.database.query('select count(*)::int as n from idempotency_keys')
   t.equal(keys[0]?.n, 1, 'one idempotency record')
+  const both = async (name: string, labels: Record<string, string>) =>
+    await metricValue(first.app, name, labels) + await metricValue(second.app, name, labels)
+  t.equal(await both('webhook_events_total', { event_type: 'admin_boost', result: 'processed' }), 1, 'one processed, over both replicas')
+  t.equal(await both('webhook_events_total', { event_type: 'admin_boost', result: 'in_progress' }), busy.length)
+  t.equal(await both('webhook_lock_contention_total', { event_type: 'admin_boost' }), busy.length)
+  t.equal(await both('webhook_events_total', { event_type: 'admin_boost' }), 50 + busy.length, 'every answer counted once')
 })
 
 t.test('grants: separate keys make separate boosts, a reused key with another body is 422, a missing key 400', async (t) => {
@@ -101,13 +110,16 @@ t.test('grants: invalid bodies answer 400 naming the field, and write nothing', 
 
 t.test('GET /admin/boosts lists purchased and granted boosts, newest first', async (t) => {
   const { app } = await buildTestApp(t)
+  t.equal((await deliver(app, boostPurchaseEvent({ community_id: 'community_list', months: 6 }))).json().status, 'processed')
+  await sleep(5)
   await grant(app, newKey(), { communityId: 'community_list', months: 1, reason: 'first' })
   await sleep(5)
   await grant(app, newKey(), { communityId: 'community_list', months: 2, reason: 'second' })
   await grant(app, newKey(), { communityId: 'community_other', months: 2, reason: 'elsewhere' })
   const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list', headers: auth })
   t.equal(list.statusCode, 200)
-  t.same(list.json().boosts.map((b: { reason: string }) => b.reason), ['second', 'first'])
+  const listed = list.json().boosts as Array<{ reason: string | null, source: string, months: number }>
+  t.same(listed.map((b) => [b.source, b.reason, b.months]), [['admin', 'second', 2], ['admin', 'first', 1], ['purchase', null, 6]])
   const limited = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=1', headers: auth })
   t.equal(limited.json().boosts.length, 1)
   const bad = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=500', headers: auth })
@@ -116,17 +128,25 @@ t.test('GET /admin/boosts lists purchased and granted boosts, newest first', asy
   t.equal(noAuth.statusCode, 401)
 })
 
-t.test('Redis down: grants answer 503 with Retry-After 30 and write nothing; listing still works', async (t) => {
+t.test('Redis down: grants and badge purchases answer 503 with Retry-After 30 and write nothing; listing still works', async (t) => {
   const redis = await startOwnRedis(t)
   const { app, database } = await buildTestApp(t, { redisUrl: redis.url })
   await redis.stop()
   await waitForRedis(app, false)
-  const answer = await grant(app, newKey(), { communityId: 'community_down', months: 1, reason: 'r' })
-  t.equal(answer.statusCode, 503)
-  t.equal(answer.headers['retry-after'], '30')
-  t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 })
+  const badge = app.inject({
+    method: 'POST',
+    url: '/badges/purchase',
+    headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': newKey() },
+    payload: JSON.stringify({ memberId: 'm1', communityId: 'community_down', badgeId: 'b1' })
+  })
+  for (const answer of [await grant(app, newKey(), { communityId: 'community_down', months: 1, reason: 'r' }), await badge]) {
+    t.equal(answer.statusCode, 503)
+    t.equal(answer.headers['retry-after'], '30')
+    t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 })
+  }
   const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_down', headers: auth })
   t.equal(list.statusCode, 200)
-  const rows = await database.query('select (select count(*) from boosts)::int as b, (select count(*) from idempotency_keys)::int as k')
-  t.same(rows[0], { b: 0, k: 0 })
+  const rows = await database.query(`select (select count(*) from boosts)::int as b, (select count(*) from badge_purchases)::int as p,
+    (select count(*) from idempotency_keys)::int as k`)
+  t.same(rows[0], { b: 0, p: 0, k: 0 })
 })

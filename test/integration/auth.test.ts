@@ -42,5 +42,13 @@ t.test('bearer auth: with no ADMIN_API_TOKEN every admin and member route is 401
   t.equal((await grant(app, 'Bearer ')).statusCode, 401)
   const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=c', headers: { authorization: 'Bearer x' } })
   t.equal(list.statusCode, 401)
+  const badge = await app.inject({
+    method: 'POST',
+    url: '/badges/purchase',
+    headers: { authorization: 'Bearer x', 'content-type': 'application/json', 'idempotency-key': 'k1' },
+    payload: JSON.stringify({ memberId: 'm', communityId: 'c', badgeId: 'b' })
+  })
+  t.equal(badge.statusCode, 401)
+  t.equal(badge.json().error, 'unauthorized')
   t.ok(logs.some((line) => line.includes('ADMIN_API_TOKEN is unset')), 'the start logged a warning')
 })

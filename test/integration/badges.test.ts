@@ -39,11 +39,18 @@ t.test('badge purchase: pending row, then the signed webhook completes that same
   t.equal(rows.length, 1, 'one row: the webhook completed the pending purchase')
   t.same(rows[0], { id: purchaseId, status: 'completed', transaction_id: (event.data as { id: string }).id })
 
-  const again = await purchase(app, newKey(), body)
+  const againKey = newKey()
+  const again = await purchase(app, againKey, body)
   t.equal(again.statusCode, 409)
   t.equal(again.json().error, 'already_owned')
-  const pending = await database.query("select count(*)::int as n from badge_purchases where status = 'pending'")
-  t.equal(pending[0]?.n, 0, 'the refused purchase opened no row')
+  const againReplay = await purchase(app, againKey, body)
+  t.equal(againReplay.statusCode, 409, 'the refusal is recorded under its key')
+  t.same(againReplay.json(), again.json())
+  t.equal(againReplay.headers['idempotent-replayed'], 'true')
+  const otherBadge = await purchase(app, newKey(), { ...body, badgeId: 'badge_silver' })
+  t.equal(otherBadge.statusCode, 201, 'another badge is still for sale')
+  const pending = await database.query<{ badge_id: string }>("select badge_id from badge_purchases where status = 'pending'")
+  t.same(pending, [{ badge_id: 'badge_silver' }], 'the refused purchase opened no row')
 })
 
 t.test('badge purchase: a missing Idempotency-Key is 400, a bad body names the field', async (t) => {
