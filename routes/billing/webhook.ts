@@ -88,7 +88,7 @@ const webhookRoutes: FastifyPluginAsync = async (app) => {
       if (outcome.kind === 'in_progress' || outcome.kind === 'fallback_exhausted') {
         return sendBusy(reply, outcome.kind, { eventId })
       }
-      request.log.info({ eventId, eventType: event.event_type, result }, 'webhook answered')
+      request.log.info({ eventId, eventType: event.event_type, result, via: outcome.kind === 'duplicate' ? outcome.via : undefined }, 'webhook answered')
       return reply.code(200).send({ status: outcome.kind, eventId })
     } finally {
       metrics.observe(event.event_type, result, started)

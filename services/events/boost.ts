@@ -3,9 +3,14 @@ import { boosts } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
 import { ignore, type EventPlan } from './plan.js'
 
+/** Calendar months in UTC; a day past the target month's end clamps to it (Jan 31 + 1 = Feb 28/29). */
 export function addMonths (date: Date, months: number): Date {
   const result = new Date(date.getTime())
+  const day = result.getUTCDate()
+  result.setUTCDate(1)
   result.setUTCMonth(result.getUTCMonth() + months)
+  const lastDay = new Date(Date.UTC(result.getUTCFullYear(), result.getUTCMonth() + 1, 0)).getUTCDate()
+  result.setUTCDate(Math.min(day, lastDay))
   return result
 }
 

@@ -30,3 +30,11 @@ t.test('planEvent decides, without I/O, what each event does', async (t) => {
     t.match(plan.kind === 'ignore' ? plan.reason : '', reason)
   }
 })
+
+t.test('addMonths counts calendar months and clamps to the end of a shorter month', async (t) => {
+  const { addMonths } = await import('../../services/events/boost.js')
+  t.equal(addMonths(new Date('2026-01-31T10:00:00Z'), 1).toISOString(), '2026-02-28T10:00:00.000Z')
+  t.equal(addMonths(new Date('2028-01-31T10:00:00Z'), 1).toISOString(), '2028-02-29T10:00:00.000Z', 'leap year')
+  t.equal(addMonths(new Date('2026-11-15T00:00:00Z'), 3).toISOString(), '2027-02-15T00:00:00.000Z', 'across a year')
+  t.equal(addMonths(new Date('2026-03-31T23:59:59Z'), 24).toISOString(), '2028-03-31T23:59:59.000Z')
+})
