@@ -1,10 +1,9 @@
-// DESIGN §5: what each Paddle event does. `planEvent` is VALIDATE (pure); the plan's `apply` is EXECUTE.
+// DESIGN §5: what each Paddle event does. `planEvent` is VALIDATE (pure); the plan's statements are EXECUTE.
 import type { PaddleEvent } from '../paddle/envelope.js'
 import { planBadgePurchase } from './badge.js'
 import { planBoostPurchase } from './boost.js'
-import { planPaymentFailed, planSubscriptionEvent, planSubscriptionTransaction } from './subscription.js'
-
 import { ignore, type EventPlan } from './plan.js'
+import { planPaymentFailed, planSubscriptionEvent, planSubscriptionTransaction } from './subscription.js'
 
 export type { EventPlan }
 
