@@ -79,6 +79,20 @@ function list (value: string | undefined): string[] {
   return (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0)
 }
 
+// Plain decimals only. TypeBox's Value.Convert uses parseInt/parseFloat and maps 'true'/'false' to 1/0, so
+// LOCK_TTL_SECONDS=true became 1 s, WEBHOOK_TOLERANCE_SECONDS=5e2 became 5 s and PORT=30.9 became 30.
+const DECIMAL = /^-?\d+(\.\d+)?$/
+
+/** Numeric variables become numbers when they are plain decimals; anything else stays a string and fails the check. */
+function convertNumbers (raw: Record<string, string>): Record<string, string | number> {
+  const out: Record<string, string | number> = {}
+  for (const [key, value] of Object.entries(raw)) {
+    const type = (EnvSchema.properties as Record<string, { type?: unknown }>)[key]?.type
+    out[key] = (type === 'integer' || type === 'number') && DECIMAL.test(value) ? Number(value) : value
+  }
+  return out
+}
+
 /** Reads and validates the environment; throws a ConfigError naming the first bad variable. */
 export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, string> = {}
@@ -87,7 +101,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     // An empty variable means "not set", as in most deployment tools.
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
   }
-  const converted = Value.Convert(EnvSchema, raw)
+  const converted = convertNumbers(raw)
   const firstError = Value.Errors(EnvSchema, converted).First()
   if (firstError !== undefined) {
     const variable = firstError.path.replace(/^\//, '')
