@@ -9,14 +9,44 @@ import { webhookEvents } from '../../db/schema.js'
 import { freshDatabase } from '../helpers/database.js'
 
 const log = { warn: () => {} }
-const TABLES = ['badge_purchases', 'boosts', 'idempotency_keys', 'subscriptions', 'webhook_events']
+// DESIGN §6: every table with the columns other systems read (a table may hold more).
+const COLUMNS: Record<string, string[]> = {
+  badge_purchases: ['id', 'member_id', 'community_id', 'badge_id', 'status', 'transaction_id', 'created_at', 'completed_at'],
+  boosts: ['id', 'community_id', 'member_id', 'months', 'source', 'transaction_id', 'created_at', 'expires_at'],
+  idempotency_keys: ['key', 'scope', 'request_hash', 'status_code', 'response', 'created_at'],
+  subscriptions: ['id', 'community_id', 'customer_id', 'status', 'tier', 'current_period_end', 'grace_until', 'last_event_at', 'updated_at'],
+  webhook_events: ['event_id', 'event_type', 'status', 'occurred_at', 'received_at', 'processed_at', 'reason', 'payload']
+}
+const TABLES = Object.keys(COLUMNS)
+// The keys the exactly-once fences stand on.
+const KEYS = [
+  'badge_purchases_pkey(id)', 'badge_purchases_transaction_id_unique(transaction_id)',
+  'boosts_pkey(id)', 'boosts_transaction_id_unique(transaction_id)',
+  'idempotency_keys_pkey(key)', 'subscriptions_pkey(id)', 'webhook_events_pkey(event_id)'
+]
+
+async function rows<T> (database: Database, query: ReturnType<typeof sql>): Promise<T[]> {
+  return (await database.db.execute(query) as unknown as { rows: T[] }).rows
+}
 
 async function exercise (t: Test, database: Database): Promise<void> {
   await database.migrate()
   await database.migrate()
   t.pass('migrating twice is harmless')
-  const tables = await database.db.execute(sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`)
-  t.same((tables as unknown as { rows: Array<{ table_name: string }> }).rows.map((r) => r.table_name), TABLES, 'the five tables of DESIGN §6')
+  const tables = await rows<{ table_name: string }>(database, sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`)
+  t.same(tables.map((r) => r.table_name), TABLES, 'the five tables of DESIGN §6')
+  const columns = await rows<{ table_name: string, column_name: string }>(database, sql`select table_name, column_name from information_schema.columns where table_schema = 'public'`)
+  for (const [table, expected] of Object.entries(COLUMNS)) {
+    const present = new Set(columns.filter((c) => c.table_name === table).map((c) => c.column_name))
+    t.same(expected.filter((column) => !present.has(column)), [], `${table} has its columns`)
+  }
+  const keys = await rows<{ key: string }>(database, sql`
+    select c.conname || '(' || string_agg(a.attname, ',' order by a.attnum) || ')' as key
+    from pg_constraint c join pg_namespace n on n.oid = c.connamespace
+    join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any (c.conkey)
+    where n.nspname = 'public' and c.contype in ('p', 'u')
+    group by c.conname order by 1`)
+  t.same(keys.map((k) => k.key), KEYS, 'primary keys and unique transaction ids')
   const row = { eventId: 'evt_round_trip', eventType: 'subscription.created', status: 'processed' as const, occurredAt: new Date('2026-11-20T10:00:00Z'), payload: { a: [1, 'two'] } }
   await database.db.insert(webhookEvents).values(row)
   const [back] = await database.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_round_trip'))
@@ -28,7 +58,8 @@ async function exercise (t: Test, database: Database): Promise<void> {
   } catch (err) {
     error = err
   }
-  t.equal(pgErrorOf(error)?.code, '23505', 'the Postgres code is under drizzle\'s wrapper')
+  t.equal((error as { cause?: { code?: string } }).cause?.code, '23505', 'drizzle wraps the driver\'s error: the code is on err.cause')
+  t.equal(pgErrorOf(error)?.code, '23505', 'pgErrorOf finds it under the wrapper')
   t.ok(isUniqueViolation(error, 'webhook_events_pkey'), 'recognised as the record\'s fence')
   t.notOk(isUniqueViolation(error, 'another_constraint'), 'and only as that constraint')
   t.notOk(isUniqueViolation(new Error('plain')), 'a plain error is not a violation')
