@@ -45,6 +45,19 @@ t.test('health routes and metrics', async (t) => {
   t.same([notFound.statusCode, notFound.json()], [404, { error: 'not_found', message: 'Route GET /nope not found' }])
 })
 
+t.test('readiness follows Postgres: 503 while the database refuses connections, 200 again after', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
+  await database.admin(`alter database ${database.name} allow_connections false`)
+  t.teardown(() => database.admin(`alter database ${database.name} allow_connections true`))
+  await database.admin('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database.name])
+  const down = await app.inject({ url: '/health/ready' })
+  t.same([down.statusCode, down.json()], [503, { status: 'unavailable', checks: { database: 'unreachable', migrations: 'applied' } }])
+  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'liveness does not depend on Postgres')
+  await database.admin(`alter database ${database.name} allow_connections true`)
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'ready again with no restart')
+})
+
 t.test('closing the app marks it as shutting down (readiness 503) before anything closes', async (t) => {
   const { app } = await buildTestApp(t)
   t.equal(app.lifecycle.shuttingDown, false)
