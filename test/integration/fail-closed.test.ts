@@ -1,73 +1,124 @@
-// Fail closed when Redis is down; bounded fallback when Redis stalls after the guard.
+// DESIGN §3: with Redis down, every route flagged `config: { lock: true }` answers 503 before its body is
+// parsed, before authentication and before its handler; the other routes serve; recovery needs no restart.
 import t from 'tap'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { buildTestApp, metricValue, waitForRedis } from '../helpers/app.js'
+import { randomBytes } from 'node:crypto'
+import { buildApp } from '../../app.js'
+import { testConfig } from '../../config.js'
+import { metricValue, waitForRedis } from '../helpers/app.js'
+import { freshDatabase } from '../helpers/database.js'
+import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../helpers/env.js'
+import { count } from '../helpers/lvver.js'
 import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 
-t.test('Redis down: every lock route answers 503 before auth or parsing; other routes serve; recovery needs no restart', async (t) => {
+const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
+
+t.test('Redis down: the three lock routes answer 503 with Retry-After: 30 and never reach parser, auth or handler; recovery without a restart', async (t) => {
   const redis = await startOwnRedis(t)
-  const { app, database } = await buildTestApp(t, { redisUrl: redis.url })
+  const database = await freshDatabase(t)
+  const config = testConfig({
+    databaseUrl: database.url,
+    redisUrl: redis.url,
+    redisKeyPrefix: `bwtest:${process.pid}:${randomBytes(3).toString('hex')}:`,
+    webhookSecrets: [TEST_SECRET],
+    webhookSecretGenerated: false,
+    adminTokens: [TEST_ADMIN_TOKEN],
+    databasePoolSize: 3
+  })
+  const app = await buildApp(config)
+  t.teardown(() => app.close())
+
+  // A stub lock route, and the same without the flag, each with a body parser and a handler that count
+  // their calls: what the guard must stop before, seen directly.
+  const reached = { lockedParser: 0, lockedHandler: 0, openParser: 0, openHandler: 0 }
+  await app.register(async (stubs) => {
+    stubs.addContentTypeParser('application/x-stub', { parseAs: 'string' }, (request, body, done) => {
+      if (request.routeOptions.config.lock === true) reached.lockedParser++
+      else reached.openParser++
+      done(null, body)
+    })
+    stubs.post('/stub/locked', { config: { lock: true } }, async () => { reached.lockedHandler++; return { ok: true } })
+    stubs.post('/stub/open', async () => { reached.openHandler++; return { ok: true } })
+  })
+  await app.ready()
+  await waitForRedis(app, true)
+
+  const stub = (url: string) => app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-stub' }, payload: 'hello' })
+  t.equal((await stub('/stub/locked')).statusCode, 200, 'with Redis up, the stub lock route serves')
+  t.same(reached, { lockedParser: 1, lockedHandler: 1, openParser: 0, openHandler: 0 }, 'through its parser and handler')
+
   await redis.stop()
   await waitForRedis(app, false)
 
-  // Bodies and credentials that would fail if anything but the guard looked at them.
-  const attempts = [
-    { method: 'POST' as const, url: '/billing/webhook', headers: { 'content-type': 'application/json' }, payload: '{not json' },
-    { method: 'POST' as const, url: '/admin/boosts', headers: { 'content-type': 'application/json' }, payload: '{not json' },
-    { method: 'POST' as const, url: '/badges/purchase', headers: { 'content-type': 'text/plain' }, payload: 'x' }
-  ]
-  for (const attempt of attempts) {
-    const answer = await app.inject(attempt)
-    t.equal(answer.statusCode, 503, `${attempt.url} fails closed`)
-    t.equal(answer.headers['retry-after'], '30')
-    t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 })
-    t.equal(await metricValue(app, 'security_fail_closed_total', { route: attempt.url }), 1)
+  const expect503 = async (name: string, answer: Awaited<ReturnType<typeof app.inject>>) => {
+    t.equal(answer.statusCode, 503, `${name}: 503`)
+    t.equal(answer.headers['retry-after'], '30', `${name}: Retry-After: 30`)
+    t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 }, `${name}: the JSON of DESIGN §3`)
+    t.match(answer.json().message, /redis/i, `${name}: the message says why`)
   }
-  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200)
-  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200)
-  t.equal((await app.inject({ url: '/metrics' })).statusCode, 200)
+
+  // The webhook: a valid signed event, a body of the wrong type (415 if parsed), one over the limit (413).
+  const event = boostPurchaseEvent()
+  await expect503('a valid signed webhook', await deliver(app, event))
+  await expect503('a webhook in text/plain', await deliver(app, 'x', { contentType: 'text/plain' }))
+  await expect503('a webhook over the body limit', await deliver(app, 'x'.repeat(config.bodyLimitBytes + 1)))
+  await expect503('a webhook with no signature', await deliver(app, event, { signature: null }))
+  t.equal(await metricValue(app, 'webhook_events_total'), 0, 'the webhook handler, which counts every request it sees, saw none')
+
+  // The two bearer routes: without credentials (401 if authentication ran), and with a complete request.
+  const grant = { communityId: 'community_1', months: 1, reason: 'test' }
+  const purchase = { memberId: 'member_1', communityId: 'community_1', badgeId: 'badge_1' }
+  await expect503('POST /admin/boosts without a token', await app.inject({ method: 'POST', url: '/admin/boosts', headers: { 'content-type': 'application/json' }, payload: '{not json' }))
+  await expect503('POST /admin/boosts, complete', await app.inject({ method: 'POST', url: '/admin/boosts', headers: { ...auth, 'idempotency-key': 'k-admin-1' }, payload: grant }))
+  await expect503('POST /badges/purchase without a token', await app.inject({ method: 'POST', url: '/badges/purchase', headers: { 'content-type': 'text/plain' }, payload: 'x' }))
+  await expect503('POST /badges/purchase, complete', await app.inject({ method: 'POST', url: '/badges/purchase', headers: { ...auth, 'idempotency-key': 'k-badge-1' }, payload: purchase }))
+
+  await expect503('the stub lock route', await stub('/stub/locked'))
+  t.same(reached, { lockedParser: 1, lockedHandler: 1, openParser: 0, openHandler: 0 }, 'the stub\'s parser and handler were not reached')
+  t.equal((await stub('/stub/open')).statusCode, 200, 'a route without the flag is untouched')
+  t.same(reached, { lockedParser: 1, lockedHandler: 1, openParser: 1, openHandler: 1 })
+
+  t.equal(await count(database, 'webhook_events'), 0, 'nothing written: no event')
+  t.equal(await count(database, 'boosts'), 0, 'no boost')
+  t.equal(await count(database, 'badge_purchases'), 0, 'no badge purchase')
+  t.equal(await count(database, 'idempotency_keys'), 0, 'no idempotency key')
+
+  t.equal(await metricValue(app, 'security_fail_closed_total', { route: '/billing/webhook' }), 4)
+  t.equal(await metricValue(app, 'security_fail_closed_total', { route: '/admin/boosts' }), 2)
+  t.equal(await metricValue(app, 'security_fail_closed_total', { route: '/badges/purchase' }), 2)
+  t.equal(await metricValue(app, 'security_fail_closed_total', { route: '/stub/locked' }), 1)
+  t.equal(await metricValue(app, 'security_fail_closed_total', { route: '/stub/open' }), 0)
+
+  t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, '/health/live unaffected')
+  t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, '/health/ready unaffected (Postgres is up)')
+  const metrics = await app.inject({ url: '/metrics' })
+  t.equal(metrics.statusCode, 200, '/metrics unaffected')
+  t.match(metrics.body, /security_fail_closed_total\{route="\/billing\/webhook"\} 4/)
+  t.match(metrics.body, /redis_up 0/)
   const security = await app.inject({ url: '/health/security' })
   t.equal(security.statusCode, 503)
-  t.equal(security.json().status, 'degraded')
+  t.equal(security.json().status, 'degraded', '/health/security tells the story')
 
   await redis.start()
   await waitForRedis(app, true)
-  const event = boostPurchaseEvent()
-  t.equal((await deliver(app, event)).json().status, 'processed', 'Redis is back: processed, with no restart')
+  t.equal((await deliver(app, event)).json().status, 'processed', 'Redis is back: the same app processes the webhook')
+  t.equal((await app.inject({ method: 'POST', url: '/admin/boosts', headers: { ...auth, 'idempotency-key': 'k-admin-1' }, payload: grant })).statusCode, 201, 'and grants the boost')
+  t.equal((await app.inject({ method: 'POST', url: '/badges/purchase', headers: { ...auth, 'idempotency-key': 'k-badge-1' }, payload: purchase })).statusCode, 201, 'and starts the badge purchase')
+  t.equal((await stub('/stub/locked')).statusCode, 200)
+  t.same(reached, { lockedParser: 2, lockedHandler: 2, openParser: 1, openHandler: 1 })
   t.equal((await app.inject({ url: '/health/security' })).statusCode, 200)
-  const rows = await database.query('select count(*)::int as n from webhook_events')
-  t.equal(rows[0]?.n, 1)
+  t.equal(await metricValue(app, 'security_fail_closed_total'), 9, 'nothing more was refused')
 })
 
-t.test('Redis stalls after the guard: the token bucket lets 10 through, then 429; effects stay exactly once', async (t) => {
+t.test('the guard only reads a flag: a route flagged lock: false is never refused', async (t) => {
   const redis = await startOwnRedis(t)
-  const { app, database } = await buildTestApp(t, { redisUrl: redis.url, config: { redisCommandTimeoutMs: 200 } })
-  const events = Array.from({ length: 15 }, () => boostPurchaseEvent())
-
-  // The connection stays open, so the client still reports ready, but every command times out.
-  await redis.client.call('CLIENT', 'PAUSE', '2500', 'ALL')
-  t.ok(app.lockStore.isReady(), 'the guard still sees Redis ready')
-  const answers = await Promise.all(events.map((event) => deliver(app, event)))
-  const processed = answers.filter((a) => a.statusCode === 200 && a.json().status === 'processed')
-  const refused = answers.filter((a) => a.statusCode === 429)
-  t.equal(processed.length, 10, 'ten proceed on the bucket')
-  t.equal(refused.length, 5, 'the rest are refused')
-  for (const answer of refused) {
-    t.equal(answer.headers['retry-after'], '1')
-    t.equal(answer.json().error, 'too_many_requests')
-  }
-  t.equal(await metricValue(app, 'redis_lock_fallback_total'), 15)
-  t.equal(await metricValue(app, 'local_rate_limiter_requests_total', { event_type: 'transaction.completed', result: 'allowed' }), 10)
-  t.equal(await metricValue(app, 'local_rate_limiter_requests_total', { event_type: 'transaction.completed', result: 'rejected' }), 5)
-
-  await sleep(2700)
-  // Once Redis answers again, every event is delivered again, as the provider would.
-  const again = await Promise.all(events.map((event) => deliver(app, event)))
-  const statuses = again.map((a) => a.json().status).sort()
-  t.same(statuses, [...Array(10).fill('duplicate'), ...Array(5).fill('processed')].sort())
-  const boosts = await database.query('select count(*)::int as n from boosts')
-  t.equal(boosts[0]?.n, 15, 'each event applied exactly once')
-  const locks = await redis.client.keys('*lock:*')
-  t.same(locks, [], 'no lease survives the stall')
+  const database = await freshDatabase(t)
+  const app = await buildApp(testConfig({ databaseUrl: database.url, redisUrl: redis.url, databasePoolSize: 2 }))
+  t.teardown(() => app.close())
+  app.post('/stub/unflagged', { config: { lock: false } }, async () => ({ ok: true }))
+  await app.ready()
+  await redis.stop()
+  await waitForRedis(app, false)
+  t.equal((await app.inject({ method: 'POST', url: '/stub/unflagged' })).statusCode, 200)
+  t.equal(await metricValue(app, 'security_fail_closed_total'), 0)
 })
