@@ -107,7 +107,13 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     const variable = firstError.path.replace(/^\//, '')
     // Never echo a secret's value back, even a malformed one.
     const shown = SECRET_VARIABLES.has(variable) ? '' : ` (got ${JSON.stringify(raw[variable])})`
-    throw new ConfigError(variable, `${firstError.message.toLowerCase()}${shown}`)
+    // TypeBox says "expected union value" for a list of choices; the choices themselves help more.
+    const choices = (EnvSchema.properties as Record<string, { anyOf?: Array<{ const?: unknown }> }>)[variable]?.anyOf
+      ?.map((choice) => choice.const)
+    const reason = choices !== undefined && choices.every((choice) => typeof choice === 'string')
+      ? `must be one of ${choices.join(', ')}`
+      : firstError.message.toLowerCase()
+    throw new ConfigError(variable, `${reason}${shown}`)
   }
   const e = converted as Static<typeof EnvSchema>
   const production = e.NODE_ENV === 'production'

@@ -147,6 +147,9 @@ t.test('each invalid value stops the start with a message naming the variable', 
     t.match(error.message, new RegExp(`^Invalid configuration: ${variable} `), `${variable}=${value}: the message names it`)
   }
   t.match(refusal({ PORT: 'abc' }).message, /PORT expected integer \(got "abc"\)/, 'a plain value is shown to help')
+  t.equal(refusal({ LOG_LEVEL: 'loud' }).message,
+    'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")', 'a choice lists the choices')
+  t.match(refusal({ BENCH_ROUTES: 'yes' }).message, /BENCH_ROUTES must be one of 0, 1 \(got "yes"\)/)
 
   const ttl = refusal({ LOCK_TTL_SECONDS: '40', LOCK_TTL_EXTENDED_SECONDS: '35' })
   t.equal(ttl.variable, 'LOCK_TTL_EXTENDED_SECONDS', 'the extended TTL below the normal one is refused')
