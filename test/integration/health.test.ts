@@ -1,4 +1,5 @@
 import t from 'tap'
+import { once } from 'node:events'
 import { buildTestApp } from '../helpers/app.js'
 import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
 
@@ -61,6 +62,20 @@ t.test('readiness follows Postgres: 503 while the database refuses connections, 
 t.test('closing the app marks it as shutting down (readiness 503) before anything closes', async (t) => {
   const { app } = await buildTestApp(t)
   t.equal(app.lifecycle.shuttingDown, false)
+  // The db plugin's onClose hook calls this very object's close(): what readiness said at that moment.
+  const closeDatabase = app.database.close.bind(app.database)
+  let whenPostgresCloses: boolean | undefined
+  app.database.close = async () => {
+    whenPostgresCloses = app.lifecycle.shuttingDown
+    await closeDatabase()
+  }
+  const redis = app.redis
+  if (redis === null) throw new Error('this test needs a Redis client')
+  // 'end' follows QUIT's reply, a little after close() resolves.
+  const redisEnded = once(redis, 'end').then(() => app.lifecycle.shuttingDown)
   await app.close()
   t.equal(app.lifecycle.shuttingDown, true)
+  t.equal(whenPostgresCloses, true, 'readiness was already 503 when Postgres closed (preClose, not onClose)')
+  t.equal(await redisEnded, true, 'the Redis connection ended too')
+  t.equal(redis.status, 'end')
 })
