@@ -18,6 +18,11 @@ t.test('Redis down at start: the service starts and serves; Redis returns: lock 
   const refused = await deliver(app, boostPurchaseEvent())
   t.equal(refused.statusCode, 503)
   t.equal(refused.headers['retry-after'], '30')
+  t.match(refused.json(), { error: 'service_unavailable', retryAfter: 30 })
+  t.match((await app.inject({ url: '/health/security' })).json(), {
+    status: 'degraded',
+    checks: { lockStore: 'redis', counters: { security_fail_closed_total: [{ labels: { route: '/billing/webhook' }, value: 1 }] } }
+  }, 'the refusal is counted on the security view')
 
   await redis.start()
   await waitForRedis(app, true, 10_000)
