@@ -38,8 +38,10 @@ export default fp(async function errorsPlugin (app) {
     const slug = code.startsWith('BW_ERR_')
       ? errorSlug(code)
       : FASTIFY_SLUGS[code] ?? STATUS_SLUGS[status] ?? 'bad_request'
-    // Fastify's validation messages already name the field: "body/months must be <= 24".
-    const message = error.message
+    // Fastify's validation messages already name the field ("body/months must be <= 24"), except for an
+    // unexpected one ("body must NOT have additional properties"): name that one too.
+    const extra = (error.validation?.[0]?.params as { additionalProperty?: unknown } | undefined)?.additionalProperty
+    const message = typeof extra === 'string' ? `${error.message}: '${extra}'` : error.message
     request.log.info({ status, error: slug }, 'request rejected')
     return reply.code(status).send({ error: slug, message })
   })
