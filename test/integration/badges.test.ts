@@ -38,6 +38,11 @@ t.test('badge purchase: pending row, then the signed webhook completes that same
   const rows = await database.query('select id, status, transaction_id from badge_purchases where member_id = $1', ['member_b1'])
   t.equal(rows.length, 1, 'one row: the webhook completed the pending purchase')
   t.same(rows[0], { id: purchaseId, status: 'completed', transaction_id: (event.data as { id: string }).id })
+  // The provider may notify the same transaction again under a new event id: still the one row.
+  const renotified = { ...event, event_id: `${String(event.event_id)}_again` }
+  t.equal((await deliver(app, renotified)).json().status, 'processed')
+  const after = await database.query('select id, status, transaction_id from badge_purchases where member_id = $1', ['member_b1'])
+  t.same(after, rows, 'a second event for the same transaction changes nothing')
 
   const againKey = newKey()
   const again = await purchase(app, againKey, body)

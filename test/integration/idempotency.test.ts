@@ -136,3 +136,29 @@ t.test('Redis stalls after the guard: the admin_boost bucket lets 2 through, the
   const rows = await database.query('select count(*)::int as n from boosts')
   t.equal(rows[0]?.n, 4, 'each key granted exactly once')
 })
+
+t.test('the key: 255 printable characters pass, 256 or a control character are 400; the body is compared by value, not by key order', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  const longest = `k${'x'.repeat(254)}`
+  t.equal((await post(app, '/admin/boosts', longest, grantBody)).statusCode, 201, '255 characters')
+  for (const bad of [`k${'x'.repeat(255)}`, 'tab\there', 'naïve']) {
+    const answer = await post(app, '/admin/boosts', bad, grantBody)
+    t.equal(answer.statusCode, 400, JSON.stringify(bad.slice(0, 12)))
+    t.match(answer.json().message, /Idempotency-Key/)
+  }
+  t.equal(await metricValue(app, 'webhook_events_total', { event_type: 'admin_boost', result: 'invalid' }), 3, 'refused keys are counted')
+
+  const key = newKey()
+  const first = await post(app, '/badges/purchase', key, badgeBody)
+  const reordered = await post(app, '/badges/purchase', key, { badgeId: badgeBody.badgeId, communityId: badgeBody.communityId, memberId: badgeBody.memberId })
+  t.equal(reordered.statusCode, 201)
+  t.equal(reordered.headers['idempotent-replayed'], 'true', 'the same fields in another order are the same request')
+  t.same(reordered.json(), first.json())
+  const changed = await post(app, '/badges/purchase', key, { ...badgeBody, badgeId: 'badge_other' })
+  t.equal(changed.statusCode, 422)
+  t.same(changed.json(), { error: 'idempotency_key_reused', message: changed.json().message })
+  t.equal(await metricValue(app, 'webhook_events_total', { event_type: 'badge_purchase', result: 'key_reused' }), 1)
+
+  const rows = await database.query('select (select count(*) from boosts)::int as b, (select count(*) from badge_purchases)::int as p, (select count(*) from idempotency_keys)::int as k')
+  t.same(rows[0], { b: 1, p: 1, k: 2 })
+})
