@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { buildTestApp, metricValue } from '../helpers/app.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN } from '../helpers/env.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
-import { slowInserts } from '../helpers/triggers.js'
+import { failInserts, slowInserts } from '../helpers/triggers.js'
 
 const newKey = () => `key-${randomBytes(8).toString('hex')}`
 const lockOf = (prefix: string, scope: string, key: string) => `${prefix}lock:{${scope}:${key}}`
@@ -161,4 +161,28 @@ t.test('the key: 255 printable characters pass, 256 or a control character are 4
 
   const rows = await database.query('select (select count(*) from boosts)::int as b, (select count(*) from badge_purchases)::int as p, (select count(*) from idempotency_keys)::int as k')
   t.same(rows[0], { b: 1, p: 1, k: 2 })
+})
+
+t.test('an effect that fails answers 500 with nothing recorded under the key; the retry with that key is applied', async (t) => {
+  const { app, config, database } = await buildTestApp(t)
+  const redis = new Redis(SHARED_REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const restore = await failInserts(database, 'boosts')
+  const key = newKey()
+  const failed = await post(app, '/admin/boosts', key, grantBody)
+  t.equal(failed.statusCode, 500)
+  t.same(failed.json(), { error: 'internal_error', message: failed.json().message })
+  t.notMatch(failed.body, /injected failure/, 'the database error is not shown')
+  t.equal(await redis.exists(lockOf(config.redisKeyPrefix, 'admin_boost', key)), 0, 'the lock is released')
+  t.equal(await redis.exists(`${config.redisKeyPrefix}processed:{admin_boost:${key}}`), 0, 'no processed marker')
+  const keys = await database.query('select count(*)::int as n from idempotency_keys')
+  t.equal(keys[0]?.n, 0, 'no key row: it commits with the effect or not at all')
+  t.equal(await metricValue(app, 'webhook_events_total', { event_type: 'admin_boost', result: 'error' }), 1)
+
+  await restore()
+  const retried = await post(app, '/admin/boosts', key, grantBody)
+  t.equal(retried.statusCode, 201)
+  t.equal(retried.headers['idempotent-replayed'], undefined, 'applied now, not a replay of the failure')
+  const rows = await database.query('select count(*)::int as n from boosts')
+  t.equal(rows[0]?.n, 1)
 })
