@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 
@@ -38,8 +39,22 @@ function developmentSecret (config: Config): Config {
   return { ...config, webhookSecrets: [secret] }
 }
 
+/** Builds the app, or exits 1 with one plain line (Postgres unreachable, a failing migration): no stack trace. */
+async function appOrExit (config: Config): Promise<FastifyInstance> {
+  try {
+    return await buildApp(config)
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause
+    const detail = cause instanceof Error && cause.message !== '' ? `: ${cause.message}` : ''
+    // The first line only: drizzle's message goes on with the failed query's text and parameters.
+    const message = (err instanceof Error ? err.message || err.name : String(err)).split('\n')[0]
+    process.stderr.write(`Could not start: ${message}${detail}\n`)
+    process.exit(1)
+  }
+}
+
 const config = developmentSecret(configOrExit())
-const app = await buildApp(config)
+const app = await appOrExit(config)
 
 // A keep-alive connection whose request is still running when the stop begins would stay open after its
 // answer and hold server.close() for Fastify's keepAliveTimeout (72 s), past the grace period: exit 1.
