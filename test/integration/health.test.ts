@@ -24,7 +24,20 @@ t.test('health routes and metrics', async (t) => {
   t.same([ready.statusCode, ready.json()], [200, { status: 'ok', checks: { database: 'ok', migrations: 'applied' } }])
   const security = await app.inject({ url: '/health/security' })
   t.equal(security.statusCode, 200)
-  t.match(security.json(), { status: 'ok', checks: { lockStore: 'redis', redis: 'ready', counters: { security_fail_closed_total: [] } } })
+  t.same(security.json(), {
+    status: 'ok',
+    checks: {
+      lockStore: 'redis',
+      redis: 'ready',
+      failClosed: 'open',
+      counters: {
+        security_fail_closed_total: [],
+        redis_lock_fallback_total: [{ labels: {}, value: 0 }],
+        local_rate_limiter_requests_total: [],
+        lock_ttl_exhausted_total: [{ labels: {}, value: 0 }]
+      }
+    }
+  }, 'the security view: Redis ready, and every fail-closed counter')
 
   await deliver(app, boostPurchaseEvent())
   const metrics = await app.inject({ url: '/metrics' })
