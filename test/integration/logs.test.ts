@@ -20,6 +20,8 @@ t.test('no secret, token, signature or database URL reaches a log line', async (
   await app.inject({ method: 'POST', url: '/billing/webhook', headers: { ...headers, 'paddle-signature': `ts=1;h1=${h1}` }, payload: body })
   await app.inject({ method: 'POST', url: '/admin/boosts', headers: { ...headers, authorization: `Bearer ${TEST_ADMIN_TOKEN}x` }, payload: '{}' })
   app.log.info({ config }, 'a careless line that logs the whole config')
+  app.log.info({ headers }, 'a careless line that logs the request headers')
+  app.log.info({ req: { headers } }, 'and one shaped like a request')
   t.ok(logs.length > 5, 'there were log lines to check')
   t.ok(logs.some((line) => line.includes('"url":"/billing/webhook"')), 'the webhook requests were logged')
   for (const secret of [TEST_SECRET, TEST_ADMIN_TOKEN, h1, config.databaseUrl ?? 'unset', 'pg-password-never-logged']) {
