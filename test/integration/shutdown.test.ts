@@ -100,3 +100,15 @@ t.test('bad configuration stops the start with a message naming the variable, wi
   t.match(port.lines.join('\n'), /^Invalid configuration: PORT /m)
   t.notMatch(port.lines.join('\n'), /\n\s+at /, 'no stack trace')
 })
+
+t.test('Postgres unreachable at start: exit 1 with one plain line, no stack trace', async (t) => {
+  // Nothing listens on port 1; REDIS_URL unset so only Postgres is at stake.
+  const down = await startServerProcess(t, { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/billing' }, { waitReady: false })
+  t.equal(await down.exited, 1)
+  t.match(down.lines.join('\n'), /^Could not start: connect ECONNREFUSED 127\.0\.0\.1:1$/m)
+  t.notMatch(down.lines.join('\n'), /\n\s+at /, 'no stack trace')
+
+  const missing = await startServerProcess(t, { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/bw_no_such_database' }, { waitReady: false })
+  t.equal(await missing.exited, 1)
+  t.match(missing.lines.join('\n'), /^Could not start: database "bw_no_such_database" does not exist$/m)
+})
