@@ -56,7 +56,8 @@ export type EnvelopeCheck = { ok: true, event: PaddleEvent } | { ok: false, mess
 /** Validates a parsed body; the message names the first offending field. */
 export function checkEnvelope (body: unknown): EnvelopeCheck {
   if (check.Check(body)) {
-    if (Number.isNaN(Date.parse(body.occurred_at))) return { ok: false, message: '/occurred_at is not a valid date' }
+    const badDate = impossibleDate(body)
+    if (badDate !== undefined) return { ok: false, message: `${badDate} is not a valid date` }
     return { ok: true, event: body }
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -66,6 +67,21 @@ export function checkEnvelope (body: unknown): EnvelopeCheck {
   const error = first === undefined ? undefined : deepest(first)
   const field = error === undefined || error.path === '' ? 'body' : error.path
   return { ok: false, message: `${field}: ${error?.message ?? 'invalid'}` }
+}
+
+/**
+ * The timestamp pattern admits impossible dates (month 13, hour 25). Every date a handler turns into a
+ * Date is checked here: such an event is a malformed envelope (400, no handler runs), not a handler
+ * that throws (500, an internal error on every one of the provider's retries).
+ */
+function impossibleDate (event: PaddleEvent): string | undefined {
+  const period = event.data.current_billing_period
+  const dates: Array<[string, string | undefined]> = [
+    ['/occurred_at', event.occurred_at],
+    ['/data/current_billing_period/starts_at', period?.starts_at],
+    ['/data/current_billing_period/ends_at', period?.ends_at]
+  ]
+  return dates.find(([, value]) => value !== undefined && Number.isNaN(Date.parse(value)))?.[0]
 }
 
 /** A nullable field fails as a union; name the innermost field that failed instead. */
