@@ -8,6 +8,7 @@ import { SHARED_REDIS_URL } from '../helpers/env.js'
 import { count, lockKeyOf, markerKeyOf, slowFirstInsert, until } from '../helpers/lvver.js'
 import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
 import { failInserts } from '../helpers/triggers.js'
+import { boosts } from '../../db/schema.js'
 import { RedisLockStore } from '../../services/lock-store.js'
 import { lockKey, markerKey, runLvver } from '../../services/lvver.js'
 import { TokenBuckets } from '../../services/token-bucket.js'
@@ -108,6 +109,36 @@ t.test('a handler that throws (runLvver, real Redis lock store): the error reach
   t.equal(await redis.exists(lockKey('webhook', id)), 0, 'and released after it threw')
   t.equal(await redis.exists(markerKey('webhook', id)), 0, 'no marker for a failure')
   t.same(warnings, [], 'a normal release: no warning')
+})
+
+t.test('a handler that throws, through the route: 500, nothing recorded, no marker, lease released; the next delivery succeeds', async (t) => {
+  const { app, config, database, logs } = await buildTestApp(t)
+  const redis = new Redis(SHARED_REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  // The boost handler's statement builder throws once, as a bug in handler code would (no Postgres error).
+  const insert = app.db.insert.bind(app.db)
+  let thrown = 0
+  app.db.insert = ((table: Parameters<typeof insert>[0]) => {
+    if (table === boosts && thrown === 0) {
+      thrown++
+      throw new TypeError('handler bug')
+    }
+    return insert(table)
+  }) as typeof app.db.insert
+  const event = boostPurchaseEvent()
+
+  const failed = await deliver(app, event)
+  t.equal(thrown, 1, 'the handler threw')
+  t.equal(failed.statusCode, 500)
+  t.same(failed.json(), { error: 'internal_error', message: failed.json().message }, 'the shared error shape')
+  t.notMatch(failed.body, /handler bug|TypeError/, 'no detail in the answer')
+  t.ok(logs.some((line) => line.includes('"level":50') && line.includes('handler bug')), 'the error is logged')
+  t.equal(await redis.exists(lockKeyOf(config, event.event_id)), 0, 'the lease is released')
+  t.equal(await redis.exists(markerKeyOf(config, event.event_id)), 0, 'no processed marker')
+  t.equal(await count(database, 'webhook_events'), 0, 'the event is not recorded')
+  t.equal(await count(database, 'boosts'), 0, 'no effect')
+  t.equal((await deliver(app, event)).json().status, 'processed', 'the next delivery applies it')
+  t.equal(await count(database, 'boosts where transaction_id = $1', [transactionOf(event)]), 1)
 })
 
 t.test('only the owner releases: an expired lease taken by another holder is not deleted by the first holder', async (t) => {
