@@ -60,7 +60,11 @@ async function openPostgres (url: string, poolSize: number, log: WarnLogger): Pr
     kind: 'postgres',
     db,
     async migrate () {
-      const client = await pool.connect()
+      // A connection of its own, without the pool's statement timeouts: waiting for another replica's
+      // migration, or a long migration on a big table, must not fail the start after 10 s.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, application_name: 'billing-webhooks-migrate' })
+      client.on('error', (err) => { log.warn({ err }, 'migration connection failed') })
+      await client.connect()
       try {
         // Replicas starting together would race on CREATE TABLE; the advisory lock serialises them.
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID])
@@ -70,7 +74,7 @@ async function openPostgres (url: string, poolSize: number, log: WarnLogger): Pr
           await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID])
         }
       } finally {
-        client.release()
+        await client.end()
       }
     },
     async ping () { await pool.query('select 1') },
