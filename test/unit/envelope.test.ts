@@ -45,3 +45,58 @@ t.test('invalid envelopes are refused with a message naming the field', async (t
     t.match(!checked.ok && checked.message, field, name)
   }
 })
+
+t.test('ids are bounded: 128 characters pass, 129 do not', async (t) => {
+  const id = (n: number) => `e${'x'.repeat(n - 1)}`
+  t.equal(checkEnvelope({ ...base(), event_id: id(128) }).ok, true)
+  t.equal(checkEnvelope({ ...base(), event_id: id(129) }).ok, false)
+  t.equal(checkEnvelope({ ...base(), data: { id: id(129) } }).ok, false, 'data.id')
+  t.equal(checkEnvelope({ ...base(), data: { customer_id: id(129) } }).ok, false, 'data.customer_id')
+  t.equal(checkEnvelope({ ...base(), data: { custom_data: { member_id: id(129) } } }).ok, false, 'custom_data.member_id')
+  t.equal(checkEnvelope({ ...base(), event_id: '' }).ok, false, 'empty')
+})
+
+t.test('ids carry nothing a query or a log line could trip on', async (t) => {
+  for (const bad of ["evt_1'", 'evt_1"', 'evt 1', 'evt_1\n', 'evt_1;', '-evt', 'évt_1', 'evt_1\u0000', 'evt/1', '{evt}']) {
+    t.equal(checkEnvelope({ ...base(), event_id: bad }).ok, false, JSON.stringify(bad))
+  }
+  t.equal(checkEnvelope({ ...base(), event_id: 'evt_01h.x:y-z' }).ok, true, 'letters, digits, _ . : - pass')
+})
+
+t.test('numbers, booleans or objects where strings belong are refused', async (t) => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['data.id', { ...base(), data: { id: 42 } }, /data\/id/],
+    ['customer_id', { ...base(), data: { customer_id: 42 } }, /customer_id/],
+    ['subscription_id', { ...base(), data: { subscription_id: 42 } }, /subscription_id/],
+    ['notification_id', { ...base(), notification_id: 42 }, /notification_id/],
+    ['status', { ...base(), data: { status: true } }, /status/],
+    ['community_id', { ...base(), data: { custom_data: { community_id: 7 } } }, /community_id/],
+    ['tier', { ...base(), data: { custom_data: { tier: ['pro'] } } }, /tier/],
+    ['currency_code', { ...base(), data: { currency_code: 840 } }, /currency_code/],
+    ['occurred_at', { ...base(), occurred_at: 1_790_000_000 }, /occurred_at/],
+    ['data as a string', { ...base(), data: 'x' }, /data/],
+    ['custom_data as a string', { ...base(), data: { custom_data: 'boost' } }, /custom_data/]
+  ]
+  for (const [name, body, field] of cases) {
+    const checked = checkEnvelope(body)
+    t.equal(checked.ok, false, name)
+    t.match(!checked.ok && checked.message, field, `${name}: the message names the field`)
+  }
+})
+
+t.test('nulls where Paddle sends them, timestamps with offsets and nanoseconds, and unknown fields all pass', async (t) => {
+  const ok = [
+    { ...base(), notification_id: null, data: { id: 's_1', customer_id: null, subscription_id: null, custom_data: null, details: null, current_billing_period: null } },
+    { ...base(), occurred_at: '2026-11-20T10:00:00.123456789+02:00' },
+    { ...base(), occurred_at: '2026-11-20T10:00:00Z' },
+    { ...base(), data: { ...base().data, custom_data: { community_id: 'c_1', utm_source: 'x', nested: { deep: [1, 'two', null] } } } },
+    { ...base(), data: { ...base().data, items: [{ price: { unit_price: { amount: '100' } } }], payments: [], checkout: { url: 'https://x' }, billing_details: null } },
+    { ...base(), future_top_level_field: { anything: true } }
+  ]
+  for (const body of ok) {
+    const checked = checkEnvelope(body)
+    t.equal(checked.ok, true, checked.ok ? 'passes' : checked.message)
+  }
+  const sub = JSON.parse(readFileSync(new URL('../fixtures/paddle-subscription-created.json', import.meta.url), 'utf8'))
+  t.equal(checkEnvelope(sub).ok, true, "Paddle's full subscription shape")
+})
