@@ -65,14 +65,18 @@ t.test('event handlers', async (t) => {
     t.equal((await recorded(stale.event_id))?.status, 'processed')
   })
 
-  t.test('boost purchase: a boosts row with community, member, months, amount and currency; expiry from the purchase', async (t) => {
-    const event = boostPurchaseEvent({ months: 6, community_id: 'community_3' })
+  t.test('boost purchase: a boosts row with community, member, months, amount and currency; expiry counted from the purchase', async (t) => {
+    const event = { ...boostPurchaseEvent({ months: 6, community_id: 'community_3' }), occurred_at: '2026-11-20T10:00:00Z' }
     t.equal(await send(event), 'processed')
     const [boost] = await database.query('select * from boosts where transaction_id = $1', [dataOf(event).id])
     t.match(boost, { community_id: 'community_3', member_id: 'member_1', months: 6, source: 'purchase', amount: '1500', currency_code: 'USD' })
-    const expected = new Date(event.occurred_at as string)
-    expected.setUTCMonth(expected.getUTCMonth() + 6)
-    t.same(boost?.expires_at, expected, 'expires six months after occurred_at')
+    t.same(boost?.created_at, new Date('2026-11-20T10:00:00Z'), 'bought when the event occurred')
+    t.same(boost?.expires_at, new Date('2027-05-20T10:00:00Z'), 'expires six months later')
+
+    const monthEnd = { ...boostPurchaseEvent({ months: 6, community_id: 'community_3' }), occurred_at: '2026-08-31T12:00:00Z' }
+    await send(monthEnd)
+    const [clamped] = await database.query('select expires_at from boosts where transaction_id = $1', [dataOf(monthEnd).id])
+    t.same(clamped?.expires_at, new Date('2027-02-28T12:00:00Z'), 'Aug 31 + 6 months ends on the last day of February')
   })
 
   t.test('boost purchase in Paddle\'s full transaction.completed shape (fixture): processed, the whole payload kept', async (t) => {
