@@ -4,7 +4,10 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 })
-const PositiveInt = Type.Integer({ minimum: 1 })
+/** Seconds, bounded so that every value stays a valid Redis PX / EX and a sane duration. */
+const Seconds = (maximum: number) => Type.Integer({ minimum: 1, maximum })
+const HOUR = 3600
+const DAY = 86400
 const LogLevel = Type.Union(
   ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level))
 )
@@ -19,13 +22,13 @@ export const EnvSchema = Type.Object({
   REDIS_COMMAND_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 10, maximum: 60000 })),
   PADDLE_WEBHOOK_SECRET: Type.Optional(Type.String()),
   ADMIN_API_TOKEN: Type.Optional(Type.String()),
-  WEBHOOK_TOLERANCE_SECONDS: Type.Optional(PositiveInt),
-  LOCK_TTL_SECONDS: Type.Optional(PositiveInt),
-  LOCK_TTL_EXTENDED_SECONDS: Type.Optional(PositiveInt),
-  FALLBACK_BUCKET_SIZE: Type.Optional(PositiveInt),
-  FALLBACK_REFILL_PER_SECOND: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-  RETRY_AFTER_SECONDS: Type.Optional(PositiveInt),
-  PROCESSED_TTL_SECONDS: Type.Optional(PositiveInt),
+  WEBHOOK_TOLERANCE_SECONDS: Type.Optional(Seconds(DAY)),
+  LOCK_TTL_SECONDS: Type.Optional(Seconds(HOUR)),
+  LOCK_TTL_EXTENDED_SECONDS: Type.Optional(Seconds(HOUR)),
+  FALLBACK_BUCKET_SIZE: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+  FALLBACK_REFILL_PER_SECOND: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100000 })),
+  RETRY_AFTER_SECONDS: Type.Optional(Seconds(HOUR)),
+  PROCESSED_TTL_SECONDS: Type.Optional(Seconds(365 * DAY)),
   BODY_LIMIT_BYTES: Type.Optional(Type.Integer({ minimum: 1024, maximum: 10 * 1024 * 1024 })),
   DATABASE_POOL_SIZE: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
   SHUTDOWN_GRACE_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),

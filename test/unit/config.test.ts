@@ -176,3 +176,10 @@ t.test('a secret\'s value is never echoed in a message', async (t) => {
   // The valid secrets of the same environment stay out of another variable's message too.
   t.notMatch(refusal({ PADDLE_WEBHOOK_SECRET: 'whsec_topsecret', ADMIN_API_TOKEN: 'admintoken42', LOG_LEVEL: 'x' }).message, /whsec_topsecret|admintoken42/)
 })
+
+t.test('durations have upper bounds that keep them valid for Redis and sane', async (t) => {
+  for (const [variable, value] of [['LOCK_TTL_SECONDS', '3601'], ['LOCK_TTL_EXTENDED_SECONDS', '1e22'], ['WEBHOOK_TOLERANCE_SECONDS', '86401'], ['PROCESSED_TTL_SECONDS', '31536001'], ['RETRY_AFTER_SECONDS', '99999'], ['FALLBACK_BUCKET_SIZE', '100001']] as const) {
+    t.throws(() => loadConfig({ [variable]: value }), new RegExp(`^Invalid configuration: ${variable} `), `${variable}=${value}`)
+  }
+  t.equal(loadConfig({ LOCK_TTL_SECONDS: '3600', LOCK_TTL_EXTENDED_SECONDS: '3600' }).lockTtlSeconds, 3600, 'the bound itself is allowed')
+})
