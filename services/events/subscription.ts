@@ -1,5 +1,5 @@
 // Subscription lifecycle events and the transactions that move a subscription's status.
-import { eq, lte, sql } from 'drizzle-orm'
+import { and, eq, lte, sql } from 'drizzle-orm'
 import { subscriptions } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
 import { ignore, type EventPlan } from './plan.js'
@@ -50,16 +50,21 @@ export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
   }
 }
 
+// Transactions move the same row, so they follow the same out-of-order rule: an older one changes nothing
+// (a late payment_failed must not put a paid subscription back into past_due), and a newer one moves
+// last_event_at so that older subscription events after it change nothing either.
+
 /** A paid transaction of a subscription: active again, grace cleared. */
 export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
   const subscriptionId = event.data.subscription_id
   if (typeof subscriptionId !== 'string') return ignore('transaction without subscription_id')
+  const occurredAt = new Date(event.occurred_at)
   return {
     kind: 'apply',
     statements: (db) => [
       db.update(subscriptions)
-        .set({ status: 'active', graceUntil: null, updatedAt: sql`now()` })
-        .where(eq(subscriptions.id, subscriptionId))
+        .set({ status: 'active', graceUntil: null, lastEventAt: occurredAt, updatedAt: sql`now()` })
+        .where(and(eq(subscriptions.id, subscriptionId), lte(subscriptions.lastEventAt, occurredAt)))
     ]
   }
 }
@@ -68,13 +73,14 @@ export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
 export function planPaymentFailed (event: PaddleEvent, now: Date): EventPlan {
   const subscriptionId = event.data.subscription_id
   if (typeof subscriptionId !== 'string') return ignore('transaction.payment_failed without subscription_id')
+  const occurredAt = new Date(event.occurred_at)
   const graceUntil = new Date(now.getTime() + GRACE_MS)
   return {
     kind: 'apply',
     statements: (db) => [
       db.update(subscriptions)
-        .set({ status: 'past_due', graceUntil, updatedAt: sql`now()` })
-        .where(eq(subscriptions.id, subscriptionId))
+        .set({ status: 'past_due', graceUntil, lastEventAt: occurredAt, updatedAt: sql`now()` })
+        .where(and(eq(subscriptions.id, subscriptionId), lte(subscriptions.lastEventAt, occurredAt)))
     ]
   }
 }

@@ -161,3 +161,18 @@ t.test('event handlers', async (t) => {
     t.notOk(logs.some((line) => line.includes(unhandled.event_id as string) && line.includes('"level":40')), 'an unhandled type is routine: no warning')
   })
 })
+
+t.test('out of order across transactions: a late payment_failed does not undo a newer payment', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  const id = paddleId('sub')
+  await deliver(app, subscriptionEvent('subscription.created', id, {}, '2026-11-20T10:00:00Z'))
+  await deliver(app, paddleEvent({ eventType: 'transaction.completed', occurredAt: '2026-11-20T10:05:00Z', data: { id: paddleId('txn'), status: 'completed', subscription_id: id } }))
+  const late = paddleEvent({ eventType: 'transaction.payment_failed', occurredAt: '2026-11-20T10:01:00Z', data: { id: paddleId('txn'), status: 'past_due', subscription_id: id } })
+  t.equal((await deliver(app, late)).json().status, 'processed', 'recorded as seen')
+  const [row] = await database.query('select status, grace_until, last_event_at from subscriptions where id = $1', [id])
+  t.same(row, { status: 'active', grace_until: null, last_event_at: new Date('2026-11-20T10:05:00Z') })
+  const stale = subscriptionEvent('subscription.past_due', id, { status: 'past_due' }, '2026-11-20T10:03:00Z')
+  await deliver(app, stale)
+  const [after] = await database.query('select status from subscriptions where id = $1', [id])
+  t.equal(after?.status, 'active', 'a subscription event older than the payment changes nothing either')
+})
