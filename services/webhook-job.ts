@@ -42,7 +42,8 @@ export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptio
       // Steps 3 and 5 in one round trip: the record and the handler's writes are one statement, one
       // transaction. If the id is already recorded (a delivery whose Redis marker is gone), the record's
       // primary key fails the statement and nothing is written: that is the VERIFY (Postgres). A
-      // concurrent holder of the same id blocks on the key until we commit, then fails the same way.
+      // concurrent holder of the same id (after a lease expired) fails the same way once the first
+      // commits: Postgres runs the parts of one statement in no promised order, but all or none commit.
       await executePrepared(db, atomically([
         db.insert(webhookEvents).values(record('processed', null)),
         ...plan.statements(db)
