@@ -11,7 +11,8 @@ const GrantBody = Type.Object({
   communityId: Id,
   memberId: Type.Optional(Id),
   months: Type.Integer({ minimum: 1, maximum: 24 }),
-  reason: Type.String({ minLength: 1, maxLength: 500 })
+  // Postgres text cannot hold U+0000: refused here (400), not by the insert (500 on every retry).
+  reason: Type.String({ minLength: 1, maxLength: 500, pattern: '^[^\\u0000]*$' })
 }, { additionalProperties: false })
 
 const Boost = Type.Object({

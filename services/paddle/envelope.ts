@@ -58,6 +58,8 @@ export function checkEnvelope (body: unknown): EnvelopeCheck {
   if (check.Check(body)) {
     const badDate = impossibleDate(body)
     if (badDate !== undefined) return { ok: false, message: `${badDate} is not a valid date` }
+    const unstorable = unstorableValue(body)
+    if (unstorable !== undefined) return { ok: false, message: unstorable }
     return { ok: true, event: body }
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -82,6 +84,36 @@ function impossibleDate (event: PaddleEvent): string | undefined {
     ['/data/current_billing_period/ends_at', period?.ends_at]
   ]
   return dates.find(([, value]) => value !== undefined && Number.isNaN(Date.parse(value)))?.[0]
+}
+
+/** Far deeper than any Paddle payload, far shallower than what overflows JSON.stringify (about 10,000 levels). */
+export const MAX_PAYLOAD_DEPTH = 64
+// What Postgres refuses in jsonb: U+0000, and a UTF-16 surrogate without its pair.
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/**
+ * The whole payload is stored as jsonb with its record, extra fields included. Without this check a
+ * signed event carrying "\u0000" or a lone surrogate anywhere, or nested thousands deep, fails that
+ * insert (or JSON.stringify): a 500 on every one of the provider's retries instead of a 400. The walk
+ * is iterative, so the depth it measures cannot overflow it.
+ */
+function unstorableValue (body: unknown): string | undefined {
+  const stack: Array<{ value: unknown, path: string, depth: number }> = [{ value: body, path: '', depth: 0 }]
+  const shown = (path: string) => path === '' ? 'body' : path.length > 100 ? `${path.slice(0, 100)}...` : path
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, path, depth } = item
+    if (typeof value === 'string') {
+      if (UNSTORABLE_TEXT.test(value)) return `${shown(path)}: a string holds U+0000 or an unpaired surrogate`
+      continue
+    }
+    if (value === null || typeof value !== 'object') continue
+    if (depth >= MAX_PAYLOAD_DEPTH) return `${shown(path)}: nested deeper than ${MAX_PAYLOAD_DEPTH} levels`
+    for (const [key, child] of Object.entries(value)) {
+      if (UNSTORABLE_TEXT.test(key)) return `${shown(path)}: a key holds U+0000 or an unpaired surrogate`
+      stack.push({ value: child, path: `${path}/${key}`, depth: depth + 1 })
+    }
+  }
+  return undefined
 }
 
 /** A nullable field fails as a union; name the innermost field that failed instead. */
