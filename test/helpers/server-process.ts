@@ -47,10 +47,20 @@ export async function startServerProcess (t: Teardown, env: Record<string, strin
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const lines: string[] = []
-  const collect = (chunk: Buffer) => { for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(line) }
-  child.stdout?.on('data', collect)
-  child.stderr?.on('data', collect)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  // A chunk may end mid-line (or mid-character): keep the tail until its newline, so a secret split
+  // across two chunks is still one line for the tests that look for it.
+  for (const stream of [child.stdout, child.stderr]) {
+    let tail = ''
+    stream?.setEncoding('utf8')
+    stream?.on('data', (chunk: string) => {
+      const parts = (tail + chunk).split('\n')
+      tail = parts.pop() ?? ''
+      for (const line of parts) if (line !== '') lines.push(line)
+    })
+    stream?.on('end', () => { if (tail !== '') lines.push(tail) })
+  }
+  // 'close', not 'exit': by then every line the process wrote has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}`
   const server: ServerProcess = {
     url,
