@@ -1,12 +1,17 @@
-// The fault suite's cluster: three real server processes sharing one fresh Postgres database and the
-// suite's own redis-server, and a client that delivers like the provider (re-signed, retried with
-// back-off, Retry-After honoured up to a cap, spread over replicas, moving on from a dead one).
+// The fault suite's cluster: three real server processes (the service compiled once per test file into a
+// directory of its own) sharing one fresh Postgres database and the suite's own redis-server, every log
+// line of each kept; and a client that delivers the way the provider does: each attempt signed afresh,
+// every non-2xx and network error retried with back-off, Retry-After honoured up to a cap, deliveries
+// spread round robin over the replicas, a refused connection sent straight on to the next replica.
+import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freshDatabase, type TestDatabase } from '../helpers/database.js'
-import { TEST_SECRET } from '../helpers/env.js'
+import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../helpers/env.js'
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js'
+import { markerKey } from '../../services/lvver.js'
 import { signPaddleBody } from '../../services/paddle/signature.js'
+import { WEBHOOK_SCOPE } from '../../services/webhook-job.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -14,75 +19,121 @@ export interface Cluster {
   database: TestDatabase
   redis: OwnRedis
   replicas: ServerProcess[]
-  /** Every log line of every replica. */
+  /** Values no log line may contain: the webhook secret, the admin token, the database password. */
+  secrets: string[]
+  /** Every log line of every replica, stdout and stderr. */
   lines(): string[]
 }
 
 export async function startCluster (t: Teardown, env: Record<string, string> = {}, count = 3): Promise<Cluster> {
   const database = await freshDatabase(t)
   const redis = await startOwnRedis(t)
-  const base = { DATABASE_URL: database.url, REDIS_URL: redis.url, DATABASE_POOL_SIZE: '8', ...env }
+  // Trust authentication ignores the password; it is there so that the logs can be searched for it.
+  const password = `pw${randomBytes(12).toString('hex')}`
+  const url = new URL(database.url)
+  url.password = password
+  const base = {
+    DATABASE_URL: url.toString(),
+    REDIS_URL: redis.url,
+    ADMIN_API_TOKEN: TEST_ADMIN_TOKEN,
+    DATABASE_POOL_SIZE: '8',
+    ...env
+  }
   // The first replica migrates alone; the others then start together.
   const first = await startServerProcess(t, base)
   const rest = await Promise.all(Array.from({ length: count - 1 }, () => startServerProcess(t, base)))
   const replicas = [first, ...rest]
-  return { database, redis, replicas, lines: () => replicas.flatMap((r) => r.lines) }
+  return {
+    database,
+    redis,
+    replicas,
+    secrets: [TEST_SECRET, TEST_ADMIN_TOKEN, password],
+    lines: () => replicas.flatMap((r) => r.lines)
+  }
 }
 
-export interface Attempt { replica: number, status: number | 'network', ms: number, at: number }
-export interface Delivery { body: string, attempts: Attempt[], final?: { status: number, json: Record<string, unknown> } }
+export interface Attempt {
+  replica: number
+  /** The HTTP status, or the network error's code (ECONNREFUSED, ECONNRESET, TIMEOUT...). */
+  status: number | string
+  /** Epoch ms when the request was sent, and how long until its whole answer was read. */
+  start: number
+  ms: number
+  retryAfter: string | null
+  body: unknown
+}
+
+export interface Delivery {
+  eventId: string
+  body: string
+  attempts: Attempt[]
+  /** The 2xx that ended the delivery; undefined if it never came. */
+  final?: { status: number, json: Record<string, unknown> }
+}
 
 export interface ProviderOptions {
-  /** Cap on any wait between attempts, so a Retry-After of 30 s does not stall the suite. */
-  maxWaitMs?: number
-  maxAttempts?: number
-  /** Per-request timeout: a request slower than this counts as a hang. */
+  /** Cap on a Retry-After wait, so that a 30 s Retry-After does not stall the suite. */
+  maxRetryAfterMs?: number
+  /** Cap on the exponential back-off used when an answer gives no Retry-After. */
+  maxBackoffMs?: number
+  /** A request not answered within this counts as a hang (status TIMEOUT) and is retried. */
   timeoutMs?: number
+  /** A delivery gives up after this long (the test then fails on its missing final answer). */
+  deadlineMs?: number
 }
 
-/** Signatures sent, so the suite can look for them in the logs. */
+/** Every h1 signature the suite sent, so that the logs can be searched for them. */
 export const sentSignatures = new Set<string>()
 
-/** Sends one event until it is answered 2xx, as Paddle would. */
+export const isHttp = (status: number | string): status is number => typeof status === 'number'
+export const endOf = (attempt: Attempt): number => attempt.start + attempt.ms
+
+function networkCode (err: unknown): string {
+  const error = err as { name?: string, code?: string, cause?: { code?: string, name?: string } }
+  if (error.name === 'TimeoutError' || error.name === 'AbortError') return 'TIMEOUT'
+  return error.cause?.code ?? error.code ?? error.cause?.name ?? error.name ?? 'NETWORK'
+}
+
+/** Sends events until each is answered 2xx, as Paddle would. */
 export class Provider {
-  private next = 0
+  private cursor = 0
   readonly deliveries: Delivery[] = []
+  /** Requests under way, per replica. */
+  readonly inFlight: number[]
 
-  constructor (private readonly cluster: Cluster, private readonly options: ProviderOptions = {}) {}
+  constructor (private readonly cluster: Cluster, private readonly options: ProviderOptions = {}) {
+    this.inFlight = cluster.replicas.map(() => 0)
+  }
 
+  /** Delivers one event (an object, or a raw JSON string); `replica` picks the first attempt's target. */
   async deliver (event: unknown, replica?: number): Promise<Delivery> {
     const body = typeof event === 'string' ? event : JSON.stringify(event)
-    const delivery: Delivery = { body, attempts: [] }
+    const eventId = String((JSON.parse(body) as { event_id?: unknown }).event_id)
+    const delivery: Delivery = { eventId, body, attempts: [] }
     this.deliveries.push(delivery)
-    const { maxWaitMs = 500, maxAttempts = 200, timeoutMs = 10_000 } = this.options
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const index = replica !== undefined && attempt === 0 ? replica : this.next++ % this.cluster.replicas.length
-      const target = this.cluster.replicas[index]!
-      const signature = signPaddleBody(body, TEST_SECRET)
-      sentSignatures.add(signature.split('h1=')[1] ?? '')
-      const started = performance.now()
-      let wait = Math.min(maxWaitMs, 50 * 2 ** Math.min(attempt, 5))
-      try {
-        const response = await fetch(`${target.url}/billing/webhook`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'paddle-signature': signature },
-          body,
-          signal: AbortSignal.timeout(timeoutMs)
-        })
-        const json = await response.json() as Record<string, unknown>
-        delivery.attempts.push({ replica: index, status: response.status, ms: performance.now() - started, at: Date.now() })
-        if (response.ok) {
-          delivery.final = { status: response.status, json }
-          return delivery
-        }
-        const retryAfter = Number(response.headers.get('retry-after'))
-        if (Number.isFinite(retryAfter) && retryAfter > 0) wait = Math.min(maxWaitMs, retryAfter * 1000)
-      } catch {
-        // Refused (a stopped replica) or timed out: straight on to the next replica.
-        delivery.attempts.push({ replica: index, status: 'network', ms: performance.now() - started, at: Date.now() })
-        wait = 20
+    const { maxRetryAfterMs = 2000, maxBackoffMs = 1000, timeoutMs = 10_000, deadlineMs = 90_000 } = this.options
+    const count = this.cluster.replicas.length
+    const deadline = Date.now() + deadlineMs
+    let target = replica ?? this.cursor++ % count
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const result = await this.send(target, body, timeoutMs)
+      delivery.attempts.push(result.attempt)
+      if (result.json !== undefined) {
+        delivery.final = { status: result.attempt.status as number, json: result.json }
+        return delivery
       }
-      await sleep(wait)
+      if (!isHttp(result.attempt.status)) {
+        // A dead or closing replica: the load balancer sends the retry to the next one at once.
+        target = (target + 1) % count
+        await sleep(attempt < count ? 5 : Math.min(maxBackoffMs, 50 * 2 ** Math.min(attempt - count, 5)))
+        continue
+      }
+      const retryAfter = Number(result.attempt.retryAfter)
+      const wait = Number.isFinite(retryAfter) && retryAfter > 0
+        ? Math.min(maxRetryAfterMs, retryAfter * 1000)
+        : Math.min(maxBackoffMs, 50 * 2 ** Math.min(attempt, 5))
+      target = this.cursor++ % count
+      await sleep(wait * (0.75 + Math.random() / 2))
     }
     return delivery
   }
@@ -90,55 +141,139 @@ export class Provider {
   /** Delivers every event, `concurrency` at a time. */
   async deliverAll (events: unknown[], concurrency: number): Promise<Delivery[]> {
     const results: Delivery[] = new Array(events.length)
-    let cursor = 0
+    let next = 0
     await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (cursor < events.length) {
-        const index = cursor++
+      while (next < events.length) {
+        const index = next++
         results[index] = await this.deliver(events[index])
       }
     }))
     return results
   }
-}
 
-export interface Summary { scenario: string, requests: number, statuses: Record<string, number>, worstMs: number }
-
-export function summarise (scenario: string, deliveries: Delivery[]): Summary {
-  const statuses: Record<string, number> = {}
-  let worstMs = 0
-  let requests = 0
-  for (const delivery of deliveries) {
-    for (const attempt of delivery.attempts) {
-      requests++
-      statuses[attempt.status] = (statuses[attempt.status] ?? 0) + 1
-      worstMs = Math.max(worstMs, attempt.ms)
+  /** Resolves once `n` deliveries have been answered 2xx. */
+  async answered (n: number, ms = 60_000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (this.deliveries.filter((d) => d.final !== undefined).length < n) {
+      if (Date.now() > deadline) throw new Error(`fewer than ${n} deliveries answered within ${ms} ms`)
+      await sleep(10)
     }
   }
-  return { scenario, requests, statuses, worstMs: Math.round(worstMs) }
+
+  private async send (replica: number, body: string, timeoutMs: number): Promise<{ attempt: Attempt, json?: Record<string, unknown> }> {
+    const signature = signPaddleBody(body, TEST_SECRET)
+    sentSignatures.add(signature.slice(signature.indexOf('h1=') + 3))
+    const start = Date.now()
+    const started = performance.now()
+    this.inFlight[replica]!++
+    try {
+      const response = await fetch(`${this.cluster.replicas[replica]!.url}/billing/webhook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'paddle-signature': signature },
+        body,
+        signal: AbortSignal.timeout(timeoutMs)
+      })
+      const text = await response.text()
+      let parsed: unknown = text
+      try { parsed = JSON.parse(text) } catch {}
+      const attempt: Attempt = {
+        replica, status: response.status, start, ms: performance.now() - started, retryAfter: response.headers.get('retry-after'), body: parsed
+      }
+      return response.ok ? { attempt, json: parsed as Record<string, unknown> } : { attempt }
+    } catch (err) {
+      return { attempt: { replica, status: networkCode(err), start, ms: performance.now() - started, retryAfter: null, body: undefined } }
+    } finally {
+      this.inFlight[replica]!--
+    }
+  }
 }
 
-export function table (rows: Summary[]): string {
-  return [
-    '| scenario | requests | outcomes | worst latency |',
-    '|---|---:|---|---:|',
-    ...rows.map((r) => `| ${r.scenario} | ${r.requests} | ${Object.entries(r.statuses).sort().map(([k, v]) => `${k}: ${v}`).join(', ')} | ${r.worstMs} ms |`)
-  ].join('\n')
+export const attemptsOf = (deliveries: Delivery[]): Attempt[] => deliveries.flatMap((d) => d.attempts)
+
+/** Every non-2xx answer whose body is not the shared `{ error, message }` JSON, or that shows a stack. */
+export function badErrorBodies (deliveries: Delivery[]): string[] {
+  const bad: string[] = []
+  for (const attempt of attemptsOf(deliveries)) {
+    if (!isHttp(attempt.status) || attempt.status < 300) continue
+    const body = attempt.body as { error?: unknown, message?: unknown } | undefined
+    const shaped = typeof body === 'object' && body !== null && typeof body.error === 'string' && typeof body.message === 'string'
+    if (!shaped || /\bat .+\.(js|ts):\d+/.test(JSON.stringify(body))) bad.push(`${attempt.status} ${JSON.stringify(body).slice(0, 120)}`)
+  }
+  return bad
 }
 
-/** A Prometheus counter's value (summed over its series) from one replica's /metrics. */
+/** The event ids recorded in `webhook_events`. */
+export async function recordedIds (database: TestDatabase): Promise<Set<string>> {
+  return new Set((await database.query<{ event_id: string }>('select event_id from webhook_events')).map((r) => r.event_id))
+}
+
+/** The event ids that carry a processed marker in the suite's Redis. */
+export async function markedIds (redis: OwnRedis): Promise<Set<string>> {
+  const prefix = markerKey(WEBHOOK_SCOPE, '')
+  const keys = await redis.client.keys(`${prefix.slice(0, -1)}*}`)
+  return new Set(keys.map((key) => key.slice(prefix.length - 1, -1)))
+}
+
+/** The lock keys (leases) present in the suite's Redis. */
+export async function lockKeys (redis: OwnRedis): Promise<string[]> {
+  return redis.client.keys('lock:*')
+}
+
+/** A Prometheus series' value (summed over its labels) from one replica's /metrics. */
 export async function scrape (replica: ServerProcess, name: string): Promise<number> {
-  const text = await (await fetch(`${replica.url}/metrics`)).text()
+  const text = await (await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text()
   return text.split('\n')
     .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
 }
 
-/** No secret, token or signature sent by the suite appears in any log line. */
-export function leakedSecrets (lines: string[], secrets: string[]): string[] {
-  const leaks: string[] = []
-  for (const line of lines) {
-    for (const secret of secrets) if (line.includes(secret)) leaks.push(secret.slice(0, 8))
-    for (const hex of line.match(/[0-9a-f]{64}/g) ?? []) if (sentSignatures.has(hex)) leaks.push(`h1 ${hex.slice(0, 8)}`)
+/** One GET: its status (or the error's code) and how long it took. */
+export async function probe (url: string, timeoutMs = 2000): Promise<{ status: number | string, ms: number }> {
+  const started = performance.now()
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+    await response.arrayBuffer()
+    return { status: response.status, ms: performance.now() - started }
+  } catch (err) {
+    return { status: networkCode(err), ms: performance.now() - started }
   }
-  return leaks
+}
+
+/** Log lines that show a secret, the admin token, the database password or a signature the suite sent. */
+export function leaks (cluster: Cluster): string[] {
+  const found: string[] = []
+  for (const line of cluster.lines()) {
+    for (const secret of cluster.secrets) if (line.includes(secret)) found.push(`secret ${secret.slice(0, 4)}...: ${line.slice(0, 160)}`)
+    for (const hex of line.match(/[0-9a-f]{64}/gi) ?? []) {
+      if (sentSignatures.has(hex.toLowerCase())) found.push(`signature ${hex.slice(0, 8)}...: ${line.slice(0, 160)}`)
+    }
+  }
+  return found
+}
+
+export interface Summary { scenario: string, requests: number, outcomes: Record<string, number>, worstMs: number }
+
+export function summarise (scenario: string, deliveries: Delivery[]): Summary {
+  const outcomes: Record<string, number> = {}
+  let worstMs = 0
+  const attempts = attemptsOf(deliveries)
+  for (const attempt of attempts) {
+    outcomes[attempt.status] = (outcomes[attempt.status] ?? 0) + 1
+    worstMs = Math.max(worstMs, attempt.ms)
+  }
+  return { scenario, requests: attempts.length, outcomes, worstMs: Math.round(worstMs) }
+}
+
+/** The suite's figures as a Markdown table, written to stderr so that every tap reporter shows it. */
+export function printTable (rows: Summary[]): void {
+  const outcome = (o: Record<string, number>) => Object.entries(o)
+    .sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }))
+    .map(([k, v]) => `${k}: ${v}`).join(', ')
+  process.stderr.write([
+    '',
+    '| scenario | requests | outcomes (status: count) | worst latency |',
+    '|---|---:|---|---:|',
+    ...rows.map((r) => `| ${r.scenario} | ${r.requests} | ${outcome(r.outcomes)} | ${r.worstMs} ms |`),
+    ''
+  ].join('\n') + '\n')
 }
