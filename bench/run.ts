@@ -8,7 +8,8 @@
 //   fresh database `bw_bench_<ts>` made from BENCH_DATABASE_URL (an admin URL, default
 //   postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end, also on Ctrl-C. Real Redis:
 //   BENCH_REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of this run's own, so nothing
-//   collides with other users of that Redis (its keys expire by themselves: leases 60 s, markers 4 days).
+//   collides with other users of that Redis; markers live 1 h (PROCESSED_TTL_SECONDS), and the run deletes
+//   its keys at the end (SCAN + UNLINK under its prefix).
 // - autocannon, as a library in this process: BENCH_CONNECTIONS (50) connections, bodies of about 1 KB,
 //   a BENCH_WARMUP (3 s) warm-up at the same concurrency, then BENCH_DURATION (10 s) measured per scenario.
 //   The load generator, the server, Postgres and Redis share the machine's cores.
@@ -43,6 +44,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { signPaddleBody } from '../services/paddle/signature.js'
 
@@ -69,6 +71,7 @@ const CLOCK_TICKS = 100
 const root = new URL('../', import.meta.url)
 const runId = Date.now()
 const dbName = `bw_bench_${runId}`
+const KEY_PREFIX = `bwbench:${runId}:`
 
 if (WARMUP + DURATION > TOLERANCE_SECONDS - 10) {
   throw new Error(`BENCH_WARMUP + BENCH_DURATION must stay under ${TOLERANCE_SECONDS - 10} s: the duplicate storm replays one signature`)
@@ -333,13 +336,30 @@ const idleBefore = cpuSnapshot()
 await sleep(1000)
 const background = cpuShare(idleBefore, cpuSnapshot(), -1)
 
-let dropped = false
+/** Deletes this run's keys (SCAN + UNLINK under its own prefix only): a full run leaves ~10^5 markers. */
+async function deleteRunKeys (): Promise<number> {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  redis.on('error', () => {})
+  let deleted = 0
+  try {
+    await redis.connect()
+    for await (const keys of redis.scanStream({ match: `${KEY_PREFIX}*`, count: 1000 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) deleted += await redis.unlink(...keys)
+    }
+  } finally {
+    redis.disconnect()
+  }
+  return deleted
+}
+
+let cleaned = false
 async function cleanUp (): Promise<void> {
   await Promise.all([...servers].map(stopServer))
-  if (!dropped) {
-    dropped = true
+  if (!cleaned) {
+    cleaned = true
     await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {})
     await admin.end().catch(() => {})
+    await deleteRunKeys().catch((err: unknown) => { process.stderr.write(`could not delete the run's Redis keys under ${KEY_PREFIX}: ${String(err)}\n`) })
   }
 }
 process.once('SIGINT', () => { cleanUp().finally(() => process.exit(130)) })
@@ -357,7 +377,9 @@ try {
     const env = {
       DATABASE_URL: databaseUrl.toString(),
       REDIS_URL,
-      REDIS_KEY_PREFIX: `bwbench:${runId}:${pool}:`,
+      REDIS_KEY_PREFIX: `${KEY_PREFIX}${pool}:`,
+      // Markers outlive the run by an hour at most, even if the clean-up below cannot run.
+      PROCESSED_TTL_SECONDS: '3600',
       ...(pool !== 'default' ? { DATABASE_POOL_SIZE: String(pool) } : {})
     }
     const server = await startServer(env)
