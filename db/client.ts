@@ -126,6 +126,15 @@ export async function executePrepared (db: Db, statement: SQL): Promise<void> {
   await db._.session.prepareQuery(query, undefined, name, false).execute()
 }
 
+export interface PreparedStatement {
+  execute(values: Record<string, unknown>): Promise<unknown>
+}
+
+/** Compiles a statement with placeholders once, as a named prepared statement; each call binds values. */
+export function prepareStatement (db: Db, statement: SQL, name: string): PreparedStatement {
+  return db._.session.prepareQuery(dialect.sqlToQuery(statement), undefined, name, false) as unknown as PreparedStatement
+}
+
 /** The Postgres error under drizzle's wrapper (`err.cause`), with pg and PGlite alike. */
 export function pgErrorOf (err: unknown): { code?: string, constraint?: string } | undefined {
   let current: unknown = err

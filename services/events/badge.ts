@@ -2,7 +2,7 @@
 import { sql } from 'drizzle-orm'
 import { badgePurchases } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
-import { ignore, type EventPlan } from './plan.js'
+import { ignore, named, type EventPlan } from './plan.js'
 
 export function planBadgePurchase (event: PaddleEvent): EventPlan {
   const { data } = event
@@ -16,15 +16,18 @@ export function planBadgePurchase (event: PaddleEvent): EventPlan {
   const completedAt = new Date(event.occurred_at)
   // purchase_id ties the payment to the row POST /badges/purchase made; without it, one row per transaction.
   const id = custom.purchase_id ?? `bp_${transactionId}`
+  const values = { id, memberId, communityId, badgeId, transactionId, completedAt }
   return {
     kind: 'apply',
-    statements: (db) => [
+    shape: 'badge_purchase',
+    values,
+    statements: (db, p) => [
       db.insert(badgePurchases)
-        .values({ id, memberId, communityId, badgeId, status: 'completed', transactionId, completedAt })
+        .values({ ...named(values, p), status: 'completed' })
         .onConflictDoUpdate({
           target: badgePurchases.id,
-          set: { status: 'completed', transactionId, completedAt },
-          setWhere: sql`${badgePurchases.status} = 'pending' and ${badgePurchases.memberId} = ${memberId}`
+          set: { status: 'completed', transactionId: sql`excluded.transaction_id`, completedAt: sql`excluded.completed_at` },
+          setWhere: sql`${badgePurchases.status} = 'pending' and ${badgePurchases.memberId} = excluded.member_id`
         })
     ]
   }

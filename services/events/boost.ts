@@ -1,7 +1,7 @@
 // transaction.completed for a community boost bought at checkout.
 import { boosts } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
-import { ignore, type EventPlan } from './plan.js'
+import { ignore, named, type EventPlan } from './plan.js'
 
 /** Calendar months in UTC; a day past the target month's end clamps to it (Jan 31 + 1 = Feb 28/29). */
 export function addMonths (date: Date, months: number): Date {
@@ -26,7 +26,6 @@ export function planBoostPurchase (event: PaddleEvent): EventPlan {
     communityId: custom.community_id,
     memberId: custom.member_id ?? null,
     months,
-    source: 'purchase' as const,
     transactionId: data.id,
     amount: data.details?.totals?.total ?? null,
     currencyCode: data.details?.totals?.currency_code ?? data.currency_code ?? null,
@@ -35,7 +34,11 @@ export function planBoostPurchase (event: PaddleEvent): EventPlan {
   }
   return {
     kind: 'apply',
+    shape: 'boost_purchase',
+    values,
     // Another event id for the same transaction must not grant a second boost, nor fail forever.
-    statements: (db) => [db.insert(boosts).values(values).onConflictDoNothing({ target: boosts.transactionId })]
+    statements: (db, p) => [
+      db.insert(boosts).values({ ...named(values, p), source: 'purchase' }).onConflictDoNothing({ target: boosts.transactionId })
+    ]
   }
 }

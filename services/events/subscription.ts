@@ -1,8 +1,8 @@
 // Subscription lifecycle events and the transactions that move a subscription's status.
-import { and, eq, lte, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { subscriptions } from '../../db/schema.js'
 import type { PaddleEvent } from '../paddle/envelope.js'
-import { ignore, type EventPlan } from './plan.js'
+import { ignore, named, type EventPlan } from './plan.js'
 
 const GRACE_MS = 24 * 60 * 60 * 1000
 const DEFAULT_TIER = 'starter'
@@ -24,27 +24,35 @@ export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
     customerId: data.customer_id ?? null,
     status,
     tier: tier ?? DEFAULT_TIER,
-    currentPeriodEnd: periodEnd !== undefined ? new Date(periodEnd) : null,
-    graceUntil: null,
-    lastEventAt: occurredAt
+    lastEventAt: occurredAt,
+    // A nullable timestamp goes in as text: drizzle's column encoder cannot take a null placeholder value.
+    currentPeriodEnd: periodEnd !== undefined ? new Date(periodEnd).toISOString() : null
   }
+  const keepsTier = tier === undefined
+  const clearsGrace = status === 'active'
   return {
     kind: 'apply',
-    statements: (db) => [
-      db.insert(subscriptions).values(values).onConflictDoUpdate({
+    shape: `subscription_${keepsTier ? 'keep' : 'set'}_tier_${clearsGrace ? 'clear' : 'keep'}_grace`,
+    values,
+    statements: (db, p) => [
+      db.insert(subscriptions).values({
+        ...named(values, p),
+        currentPeriodEnd: sql`${p('currentPeriodEnd')}::timestamptz`,
+        graceUntil: null
+      }).onConflictDoUpdate({
         target: subscriptions.id,
         set: {
           communityId: sql`coalesce(excluded.community_id, ${subscriptions.communityId})`,
           customerId: sql`coalesce(excluded.customer_id, ${subscriptions.customerId})`,
           status: sql`excluded.status`,
           // A tier comes from custom_data or a cancellation; otherwise the row keeps its own.
-          tier: tier !== undefined ? sql`excluded.tier` : sql`${subscriptions.tier}`,
+          tier: keepsTier ? sql`${subscriptions.tier}` : sql`excluded.tier`,
           currentPeriodEnd: sql`coalesce(excluded.current_period_end, ${subscriptions.currentPeriodEnd})`,
-          graceUntil: status === 'active' ? sql`null` : sql`${subscriptions.graceUntil}`,
+          graceUntil: clearsGrace ? sql`null` : sql`${subscriptions.graceUntil}`,
           lastEventAt: sql`excluded.last_event_at`,
           updatedAt: sql`now()`
         },
-        setWhere: lte(subscriptions.lastEventAt, occurredAt)
+        setWhere: sql`${subscriptions.lastEventAt} <= excluded.last_event_at`
       })
     ]
   }
@@ -58,13 +66,14 @@ export function planSubscriptionEvent (event: PaddleEvent): EventPlan {
 export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
   const subscriptionId = event.data.subscription_id
   if (typeof subscriptionId !== 'string') return ignore('transaction without subscription_id')
-  const occurredAt = new Date(event.occurred_at)
   return {
     kind: 'apply',
-    statements: (db) => [
+    shape: 'subscription_paid',
+    values: { id: subscriptionId, lastEventAt: new Date(event.occurred_at).toISOString() },
+    statements: (db, p) => [
       db.update(subscriptions)
-        .set({ status: 'active', graceUntil: null, lastEventAt: occurredAt, updatedAt: sql`now()` })
-        .where(and(eq(subscriptions.id, subscriptionId), lte(subscriptions.lastEventAt, occurredAt)))
+        .set({ status: 'active', graceUntil: null, lastEventAt: sql`${p('lastEventAt')}::timestamptz`, updatedAt: sql`now()` })
+        .where(and(eq(subscriptions.id, p('id')), sql`${subscriptions.lastEventAt} <= ${p('lastEventAt')}::timestamptz`))
     ]
   }
 }
@@ -73,14 +82,18 @@ export function planSubscriptionTransaction (event: PaddleEvent): EventPlan {
 export function planPaymentFailed (event: PaddleEvent, now: Date): EventPlan {
   const subscriptionId = event.data.subscription_id
   if (typeof subscriptionId !== 'string') return ignore('transaction.payment_failed without subscription_id')
-  const occurredAt = new Date(event.occurred_at)
-  const graceUntil = new Date(now.getTime() + GRACE_MS)
   return {
     kind: 'apply',
-    statements: (db) => [
+    shape: 'subscription_payment_failed',
+    values: {
+      id: subscriptionId,
+      lastEventAt: new Date(event.occurred_at).toISOString(),
+      graceUntil: new Date(now.getTime() + GRACE_MS).toISOString()
+    },
+    statements: (db, p) => [
       db.update(subscriptions)
-        .set({ status: 'past_due', graceUntil, lastEventAt: occurredAt, updatedAt: sql`now()` })
-        .where(and(eq(subscriptions.id, subscriptionId), lte(subscriptions.lastEventAt, occurredAt)))
+        .set({ status: 'past_due', graceUntil: sql`${p('graceUntil')}::timestamptz`, lastEventAt: sql`${p('lastEventAt')}::timestamptz`, updatedAt: sql`now()` })
+        .where(and(eq(subscriptions.id, p('id')), sql`${subscriptions.lastEventAt} <= ${p('lastEventAt')}::timestamptz`))
     ]
   }
 }
