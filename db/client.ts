@@ -1,5 +1,4 @@
 // Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one drizzle API over both.
-import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { sql, type ExtractTablesWithRelations, type SQL, type SQLWrapper } from 'drizzle-orm'
@@ -109,22 +108,6 @@ export function atomically (statements: SQLWrapper[]): SQL {
 }
 
 const dialect = new PgDialect()
-const statementNames = new Map<string, string>()
-
-/**
- * Runs a statement as a named prepared statement: Postgres parses and plans each distinct text once per
- * connection, and later calls send only the name and the parameters. Names derive from the text, so the
- * set stays as small as the set of statement shapes (a handful).
- */
-export async function executePrepared (db: Db, statement: SQL): Promise<void> {
-  const query = dialect.sqlToQuery(statement)
-  let name = statementNames.get(query.sql)
-  if (name === undefined) {
-    name = `bw_${createHash('sha256').update(query.sql).digest('hex').slice(0, 24)}`
-    if (statementNames.size < 1000) statementNames.set(query.sql, name)
-  }
-  await db._.session.prepareQuery(query, undefined, name, false).execute()
-}
 
 export interface PreparedStatement {
   execute(values: Record<string, unknown>): Promise<unknown>
