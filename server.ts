@@ -1,6 +1,5 @@
 // Process entry: load config, build the app, listen, and stop with grace on SIGTERM/SIGINT.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
@@ -56,26 +55,11 @@ async function appOrExit (config: Config): Promise<FastifyInstance> {
 const config = developmentSecret(configOrExit())
 const app = await appOrExit(config)
 
-// A keep-alive connection whose request is still running when the stop begins would stay open after its
-// answer and hold server.close() for Fastify's keepAliveTimeout (72 s), past the grace period: exit 1.
-// So from the stop on, every answer not yet sent closes its connection.
-const unanswered = new Set<ServerResponse>()
-let stopping = false
-app.server.prependListener('request', (_request: IncomingMessage, response: ServerResponse) => {
-  if (stopping) {
-    response.setHeader('connection', 'close')
-    return
-  }
-  unanswered.add(response)
-  response.once('close', () => { unanswered.delete(response) })
-})
-
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'stopping after an uncaught error')
   else app.log.info({ signal }, 'stopping: readiness is 503, in-flight requests finish')
+  // Readiness turns 503 and every answer from now on closes its connection (plugins/lifecycle.ts).
   app.lifecycle.shuttingDown = true
-  stopping = true
-  for (const response of unanswered) if (!response.headersSent) response.setHeader('connection', 'close')
   if (config.shutdownDelayMs > 0) await sleep(config.shutdownDelayMs)
   await app.close()
   app.log.info('stopped')

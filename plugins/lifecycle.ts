@@ -15,4 +15,11 @@ export default fp(async function lifecyclePlugin (app) {
   const lifecycle: Lifecycle = { shuttingDown: false }
   app.decorate('lifecycle', lifecycle)
   app.addHook('preClose', async () => { lifecycle.shuttingDown = true })
+  // A keep-alive connection whose request is still running when the stop begins would stay open after
+  // its answer and hold server.close() for Fastify's keepAliveTimeout (72 s), past the grace period. So
+  // from the stop on, every answer closes its connection.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (lifecycle.shuttingDown) reply.header('connection', 'close')
+    done(null, payload)
+  })
 }, { name: 'lifecycle' })
