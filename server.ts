@@ -1,6 +1,4 @@
 // Process entry: load config, build the app, listen, and stop with grace on SIGTERM/SIGINT.
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -19,23 +17,14 @@ function configOrExit (): Config {
   }
 }
 
-/** Outside production, an unset secret becomes a development one kept in DATA_DIR, stable across restarts. */
-function developmentSecret (config: Config): Config {
-  if (!config.webhookSecretGenerated) return config
-  const file = join(config.dataDir.includes('://') ? './.data' : config.dataDir, 'dev-webhook-secret')
-  let secret: string
-  try {
-    secret = readFileSync(file, 'utf8').trim()
-  } catch {
-    secret = config.webhookSecrets[0] ?? ''
-    mkdirSync(join(file, '..'), { recursive: true })
-    writeFileSync(file, `${secret}\n`, { mode: 0o600 })
-  }
+/** A made-up development secret is printed so that a developer can sign by hand; never in production. */
+function announceDevelopmentSecret (config: Config): void {
+  if (config.developmentSecret === undefined) return
+  const where = config.developmentSecret === 'memory' ? 'for this process only: DATA_DIR is not writable' : `kept in ${config.developmentSecret}`
   process.stderr.write(
-    `PADDLE_WEBHOOK_SECRET is unset: using the development secret in ${file}\n` +
-    `  ${secret}\n  (never in production: NODE_ENV=production refuses to start without a secret)\n`
+    `PADDLE_WEBHOOK_SECRET is unset: using a development secret, ${where}\n` +
+    `  ${config.webhookSecrets[0] ?? ''}\n  (never in production: NODE_ENV=production refuses to start without a secret)\n`
   )
-  return { ...config, webhookSecrets: [secret] }
 }
 
 /** Builds the app, or exits 1 with one plain line (Postgres unreachable, a failing migration): no stack trace. */
@@ -52,7 +41,8 @@ async function appOrExit (config: Config): Promise<FastifyInstance> {
   }
 }
 
-const config = developmentSecret(configOrExit())
+const config = configOrExit()
+announceDevelopmentSecret(config)
 const app = await appOrExit(config)
 
 closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {

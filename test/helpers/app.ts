@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../app.js'
-import { testConfig, type Config } from '../../config.js'
+import { loadConfig, type Config } from '../../config.js'
 import { freshDatabase, type TestDatabase } from './database.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN, TEST_SECRET } from './env.js'
 
@@ -28,6 +28,11 @@ export interface TestApp {
   logs: string[]
 }
 
+/** A config for tests: the defaults, then the overrides, without reading process.env. */
+export function testConfig (overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({ PADDLE_WEBHOOK_SECRET: TEST_SECRET, LOG_LEVEL: 'silent' }), ...overrides }
+}
+
 export async function buildTestApp (t: Teardown, options: TestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? await freshDatabase(t)
   const logs: string[] = []
@@ -43,7 +48,6 @@ export async function buildTestApp (t: Teardown, options: TestAppOptions = {}): 
     redisUrl,
     redisKeyPrefix: `bwtest:${process.pid}:${randomBytes(3).toString('hex')}:`,
     webhookSecrets: [TEST_SECRET],
-    webhookSecretGenerated: false,
     adminTokens: [TEST_ADMIN_TOKEN],
     logLevel: 'info',
     databasePoolSize: 5,

@@ -3,8 +3,7 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { buildApp } from '../../app.js'
-import { testConfig } from '../../config.js'
-import { metricValue, waitForRedis } from '../helpers/app.js'
+import { metricValue, testConfig, waitForRedis } from '../helpers/app.js'
 import { freshDatabase } from '../helpers/database.js'
 import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../helpers/env.js'
 import { count } from '../helpers/lvver.js'
@@ -21,7 +20,6 @@ t.test('Redis down: the three lock routes answer 503 with Retry-After: 30 and ne
     redisUrl: redis.url,
     redisKeyPrefix: `bwtest:${process.pid}:${randomBytes(3).toString('hex')}:`,
     webhookSecrets: [TEST_SECRET],
-    webhookSecretGenerated: false,
     adminTokens: [TEST_ADMIN_TOKEN],
     databasePoolSize: 3
   })

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { ConfigError, EnvSchema, loadConfig } from '../../config.js'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../config.js'
 
 /** The ConfigError a bad environment throws (fails the test when it does not throw one). */
 function refusal (env: Record<string, string>): ConfigError {
@@ -12,17 +15,36 @@ function refusal (env: Record<string, string>): ConfigError {
   throw new Error(`accepted ${JSON.stringify(env)}`)
 }
 
+interface Teardown { teardown(fn: () => unknown): void }
+
+/** A fresh directory for the development secret, so no test writes into the repository's ./.data. */
+function scratch (t: Teardown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bw-config-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  return dir
+}
+
 t.test('defaults as documented', async (t) => {
-  const config = loadConfig({})
-  t.match(config, {
+  const dataDir = scratch(t)
+  const config = loadConfig({ DATA_DIR: dataDir })
+  t.same(config, {
     port: 3000,
     host: '0.0.0.0',
-    databaseUrl: undefined,
-    dataDir: './.data',
-    redisUrl: undefined,
+    databasePoolMode: 'session',
+    databasePoolSize: 20,
+    dataDir,
+    redisClusterNodes: [],
+    redisSentinels: [],
+    redisTls: false,
     redisKeyPrefix: '',
     redisCommandTimeoutMs: 500,
+    webhookSecrets: [config.webhookSecrets[0]],
     adminTokens: [],
+    paddleApiUrl: 'https://api.paddle.com',
+    reconcileIntervalSeconds: 300,
+    reconcileLookbackHours: 72,
+    eventRetentionDays: 90,
+    idempotencyKeyRetentionHours: 24,
     webhookToleranceSeconds: 300,
     lockTtlSeconds: 30,
     lockTtlExtendedSeconds: 60,
@@ -31,18 +53,28 @@ t.test('defaults as documented', async (t) => {
     retryAfterSeconds: 30,
     processedTtlSeconds: 345600,
     bodyLimitBytes: 262144,
-    databasePoolSize: 20,
     shutdownGraceMs: 25000,
     shutdownDelayMs: 0,
     logLevel: 'info',
-    production: false,
+    nodeEnv: 'development',
     benchRoutes: false,
-    webhookSecretGenerated: true
+    developmentSecret: join(dataDir, 'dev-webhook-secret')
   })
   t.match(config.webhookSecrets[0], /^pdl_ntfset_dev_[0-9a-f]{32}$/, 'a development secret outside production')
-  t.not(loadConfig({}).webhookSecrets[0], config.webhookSecrets[0], 'a new one per load, never a constant')
-  t.equal(loadConfig({ PORT: '', LOG_LEVEL: '   ' }).port, 3000, 'an empty PORT is the default')
-  t.equal(loadConfig({ PORT: '', LOG_LEVEL: '   ' }).logLevel, 'info', 'a blank LOG_LEVEL is the default')
+  t.equal(readFileSync(join(dataDir, 'dev-webhook-secret'), 'utf8').trim(), config.webhookSecrets[0], 'kept in DATA_DIR for the sample sender')
+  t.equal(loadConfig({ DATA_DIR: dataDir }).webhookSecrets[0], config.webhookSecrets[0], 'the same secret after a restart')
+  t.not(loadConfig({ DATA_DIR: scratch(t) }).webhookSecrets[0], config.webhookSecrets[0], 'another directory, another secret: never a constant')
+  t.equal(loadConfig({ PORT: '', LOG_LEVEL: '   ', PADDLE_WEBHOOK_SECRET: 's' }).port, 3000, 'an empty PORT is the default')
+  t.equal(loadConfig({ PORT: '', LOG_LEVEL: '   ', PADDLE_WEBHOOK_SECRET: 's' }).logLevel, 'info', 'a blank LOG_LEVEL is the default')
+})
+
+t.test('an unwritable DATA_DIR keeps the development secret in memory', async (t) => {
+  const dir = scratch(t)
+  const file = join(dir, 'a-file')
+  writeFileSync(file, '')
+  const config = loadConfig({ DATA_DIR: join(file, 'below-a-file') })
+  t.equal(config.developmentSecret, 'memory')
+  t.match(config.webhookSecrets[0], /^pdl_ntfset_dev_[0-9a-f]{32}$/)
 })
 
 t.test('every variable is read', async (t) => {
@@ -50,12 +82,26 @@ t.test('every variable is read', async (t) => {
     PORT: '8080',
     HOST: '127.0.0.1',
     DATABASE_URL: 'postgresql://u:p@db:5432/billing',
+    DATABASE_POOL_MODE: 'transaction',
+    DATABASE_POOL_SIZE: '7',
     DATA_DIR: '/var/lib/bw',
     REDIS_URL: 'rediss://cache:6380',
+    REDIS_CLUSTER_NODES: '',
+    REDIS_SENTINELS: '',
+    REDIS_SENTINEL_MASTER: '',
+    REDIS_PASSWORD: 'pw',
+    REDIS_TLS: 'true',
     REDIS_KEY_PREFIX: 'bw:',
     REDIS_COMMAND_TIMEOUT_MS: '250',
     PADDLE_WEBHOOK_SECRET: ' new , old ,',
-    ADMIN_API_TOKEN: 'a, b',
+    ADMIN_API_TOKEN: 'a'.repeat(32) + ', ' + 'b'.repeat(40),
+    PRICE_CATALOG: '/etc/bw/prices.json',
+    PADDLE_API_KEY: 'pdl_live_apikey_x',
+    PADDLE_API_URL: 'http://127.0.0.1:9999',
+    RECONCILE_INTERVAL_SECONDS: '0',
+    RECONCILE_LOOKBACK_HOURS: '24',
+    EVENT_RETENTION_DAYS: '120',
+    IDEMPOTENCY_KEY_RETENTION_HOURS: '48',
     WEBHOOK_TOLERANCE_SECONDS: '  60 ',
     LOCK_TTL_SECONDS: '20',
     LOCK_TTL_EXTENDED_SECONDS: '40',
@@ -64,25 +110,37 @@ t.test('every variable is read', async (t) => {
     RETRY_AFTER_SECONDS: '15',
     PROCESSED_TTL_SECONDS: '86400',
     BODY_LIMIT_BYTES: '1024',
-    DATABASE_POOL_SIZE: '7',
     SHUTDOWN_GRACE_MS: '5000',
     SHUTDOWN_DELAY_MS: '1500',
     LOG_LEVEL: 'debug',
     NODE_ENV: 'production',
-    BENCH_ROUTES: '1'
+    BENCH_ROUTES: '0'
   }
-  t.same(Object.keys(env).sort(), Object.keys(EnvSchema.properties).sort(), 'this test sets every variable the schema knows')
+  const variables = CONFIG_VARIABLES
+  t.same(Object.keys(env).sort(), [...variables].sort(), 'this test sets every variable the schema knows')
   t.same(loadConfig(env), {
     port: 8080,
     host: '127.0.0.1',
     databaseUrl: 'postgresql://u:p@db:5432/billing',
+    databasePoolMode: 'transaction',
+    databasePoolSize: 7,
     dataDir: '/var/lib/bw',
     redisUrl: 'rediss://cache:6380',
+    redisClusterNodes: [],
+    redisSentinels: [],
+    redisPassword: 'pw',
+    redisTls: true,
     redisKeyPrefix: 'bw:',
     redisCommandTimeoutMs: 250,
     webhookSecrets: ['new', 'old'],
-    webhookSecretGenerated: false,
-    adminTokens: ['a', 'b'],
+    adminTokens: ['a'.repeat(32), 'b'.repeat(40)],
+    priceCatalog: '/etc/bw/prices.json',
+    paddleApiKey: 'pdl_live_apikey_x',
+    paddleApiUrl: 'http://127.0.0.1:9999',
+    reconcileIntervalSeconds: 0,
+    reconcileLookbackHours: 24,
+    eventRetentionDays: 120,
+    idempotencyKeyRetentionHours: 48,
     webhookToleranceSeconds: 60,
     lockTtlSeconds: 20,
     lockTtlExtendedSeconds: 40,
@@ -91,17 +149,40 @@ t.test('every variable is read', async (t) => {
     retryAfterSeconds: 15,
     processedTtlSeconds: 86400,
     bodyLimitBytes: 1024,
-    databasePoolSize: 7,
     shutdownGraceMs: 5000,
     shutdownDelayMs: 1500,
     logLevel: 'debug',
-    production: true,
-    benchRoutes: true
+    nodeEnv: 'production',
+    benchRoutes: false
   })
-  t.equal(loadConfig({ LOCK_TTL_SECONDS: '45' }).lockTtlExtendedSeconds, 60, 'LOCK_TTL_SECONDS up to the extended default is fine')
-  t.equal(loadConfig({ LOCK_TTL_SECONDS: '60', LOCK_TTL_EXTENDED_SECONDS: '60' }).lockTtlExtendedSeconds, 60, 'equal TTLs are fine')
-  t.equal(loadConfig({ DATABASE_URL: 'postgres://db/x' }).databaseUrl, 'postgres://db/x', 'postgres:// as well as postgresql://')
-  t.equal(loadConfig({ REDIS_URL: 'redis://cache:6379/2' }).redisUrl, 'redis://cache:6379/2', 'redis:// as well as rediss://')
+  const base = { PADDLE_WEBHOOK_SECRET: 's' }
+  t.equal(loadConfig({ ...base, LOCK_TTL_SECONDS: '45' }).lockTtlExtendedSeconds, 60, 'LOCK_TTL_SECONDS up to the extended default is fine')
+  t.equal(loadConfig({ ...base, LOCK_TTL_SECONDS: '60', LOCK_TTL_EXTENDED_SECONDS: '60' }).lockTtlExtendedSeconds, 60, 'equal TTLs are fine')
+  t.equal(loadConfig({ ...base, DATABASE_URL: 'postgres://db/x' }).databaseUrl, 'postgres://db/x', 'postgres:// as well as postgresql://')
+  t.equal(loadConfig({ ...base, REDIS_URL: 'redis://cache:6379/2' }).redisUrl, 'redis://cache:6379/2', 'redis:// as well as rediss://')
+  t.same(loadConfig({ ...base, REDIS_CLUSTER_NODES: 'a:7000, b:7001' }).redisClusterNodes, ['a:7000', 'b:7001'], 'cluster seeds')
+  t.same(loadConfig({ ...base, REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_MASTER: 'mymaster' }).redisSentinels, ['a:26379'], 'sentinels')
+  t.equal(loadConfig({ ...base, BENCH_ROUTES: '1' }).benchRoutes, true, 'the bench switch outside production')
+})
+
+t.test('Redis topologies: exactly one form, and sentinels with their master', async (t) => {
+  const two = refusal({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' })
+  t.match(two.message, /REDIS_URL and REDIS_CLUSTER_NODES are both set/, 'two forms name both variables')
+  t.match(refusal({ REDIS_CLUSTER_NODES: 'b:7000', REDIS_SENTINELS: 'c:26379', REDIS_SENTINEL_MASTER: 'm' }).message, /REDIS_CLUSTER_NODES and REDIS_SENTINELS/)
+  t.equal(refusal({ REDIS_SENTINELS: 'c:26379' }).variable, 'REDIS_SENTINEL_MASTER', 'sentinels without a master')
+  t.equal(refusal({ REDIS_SENTINEL_MASTER: 'm' }).variable, 'REDIS_SENTINELS', 'a master without sentinels')
+  t.equal(refusal({ REDIS_CLUSTER_NODES: 'b' }).variable, 'REDIS_CLUSTER_NODES', 'a seed without a port')
+  t.equal(refusal({ REDIS_SENTINELS: 'c:x', REDIS_SENTINEL_MASTER: 'm' }).variable, 'REDIS_SENTINELS')
+})
+
+t.test('production: admin tokens of 32 characters, a catalogue, no bench switch', async (t) => {
+  const prod = { NODE_ENV: 'production', PADDLE_WEBHOOK_SECRET: 's', PRICE_CATALOG: '/x.json' }
+  t.equal(refusal({ ...prod, ADMIN_API_TOKEN: 'short' }).variable, 'ADMIN_API_TOKEN')
+  t.notMatch(refusal({ ...prod, ADMIN_API_TOKEN: 'short' }).message, /short/, 'the token is not echoed')
+  t.equal(refusal({ ...prod, PRICE_CATALOG: '' }).variable, 'PRICE_CATALOG')
+  t.equal(refusal({ ...prod, BENCH_ROUTES: '1' }).variable, 'BENCH_ROUTES')
+  t.doesNotThrow(() => loadConfig({ ...prod, ADMIN_API_TOKEN: 'x'.repeat(32) }))
+  t.doesNotThrow(() => loadConfig({ PADDLE_WEBHOOK_SECRET: 's', ADMIN_API_TOKEN: 'short' }), 'short tokens are fine outside production')
 })
 
 t.test('each invalid value stops the start with a message naming the variable', async (t) => {
@@ -142,14 +223,14 @@ t.test('each invalid value stops the start with a message naming the variable', 
     ['BENCH_ROUTES', 'yes']
   ]
   for (const [variable, value] of cases) {
-    const error = refusal({ [variable]: value })
+    const error = refusal({ PADDLE_WEBHOOK_SECRET: 's', [variable]: value })
     t.equal(error.variable, variable, `${variable}=${value} is refused`)
     t.match(error.message, new RegExp(`^Invalid configuration: ${variable} `), `${variable}=${value}: the message names it`)
   }
   t.match(refusal({ PORT: 'abc' }).message, /PORT expected integer \(got "abc"\)/, 'a plain value is shown to help')
   t.equal(refusal({ LOG_LEVEL: 'loud' }).message,
     'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")', 'a choice lists the choices')
-  t.match(refusal({ BENCH_ROUTES: 'yes' }).message, /BENCH_ROUTES must be one of 0, 1 \(got "yes"\)/)
+  t.match(refusal({ BENCH_ROUTES: 'yes' }).message, /BENCH_ROUTES must be one of true, false, 1, 0 \(got "yes"\)/)
 
   const ttl = refusal({ LOCK_TTL_SECONDS: '40', LOCK_TTL_EXTENDED_SECONDS: '35' })
   t.equal(ttl.variable, 'LOCK_TTL_EXTENDED_SECONDS', 'the extended TTL below the normal one is refused')
@@ -158,12 +239,12 @@ t.test('each invalid value stops the start with a message naming the variable', 
 })
 
 t.test('production refuses to start without a webhook secret', async (t) => {
-  const missing = refusal({ NODE_ENV: 'production' })
+  const missing = refusal({ NODE_ENV: 'production', PRICE_CATALOG: '/x.json' })
   t.equal(missing.variable, 'PADDLE_WEBHOOK_SECRET')
   t.match(missing.message, /PADDLE_WEBHOOK_SECRET is required when NODE_ENV=production/)
-  t.equal(refusal({ NODE_ENV: 'production', PADDLE_WEBHOOK_SECRET: ' , ' }).variable, 'PADDLE_WEBHOOK_SECRET', 'commas alone are no secret')
-  t.same(loadConfig({ NODE_ENV: 'production', PADDLE_WEBHOOK_SECRET: 's1' }).webhookSecrets, ['s1'])
-  t.equal(loadConfig({ NODE_ENV: 'development' }).webhookSecretGenerated, true, 'any other NODE_ENV gets a development secret')
+  t.equal(refusal({ NODE_ENV: 'production', PRICE_CATALOG: '/x.json', PADDLE_WEBHOOK_SECRET: ' , ' }).variable, 'PADDLE_WEBHOOK_SECRET', 'commas alone are no secret')
+  t.same(loadConfig({ NODE_ENV: 'production', PRICE_CATALOG: '/x.json', PADDLE_WEBHOOK_SECRET: 's1' }).webhookSecrets, ['s1'])
+  t.match(loadConfig({ NODE_ENV: 'development', DATA_DIR: scratch(t) }).developmentSecret, /dev-webhook-secret$/, 'any other NODE_ENV gets a development secret')
 })
 
 t.test('a secret\'s value is never echoed in a message', async (t) => {
@@ -179,7 +260,7 @@ t.test('a secret\'s value is never echoed in a message', async (t) => {
 
 t.test('durations have upper bounds that keep them valid for Redis and sane', async (t) => {
   for (const [variable, value] of [['LOCK_TTL_SECONDS', '3601'], ['LOCK_TTL_EXTENDED_SECONDS', '1e22'], ['WEBHOOK_TOLERANCE_SECONDS', '86401'], ['PROCESSED_TTL_SECONDS', '31536001'], ['RETRY_AFTER_SECONDS', '99999'], ['FALLBACK_BUCKET_SIZE', '100001']] as const) {
-    t.throws(() => loadConfig({ [variable]: value }), new RegExp(`^Invalid configuration: ${variable} `), `${variable}=${value}`)
+    t.throws(() => loadConfig({ PADDLE_WEBHOOK_SECRET: 's', [variable]: value }), new RegExp(`^Invalid configuration: ${variable} `), `${variable}=${value}`)
   }
-  t.equal(loadConfig({ LOCK_TTL_SECONDS: '3600', LOCK_TTL_EXTENDED_SECONDS: '3600' }).lockTtlSeconds, 3600, 'the bound itself is allowed')
+  t.equal(loadConfig({ PADDLE_WEBHOOK_SECRET: 's', LOCK_TTL_SECONDS: '3600', LOCK_TTL_EXTENDED_SECONDS: '3600' }).lockTtlSeconds, 3600, 'the bound itself is allowed')
 })
