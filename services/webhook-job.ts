@@ -48,7 +48,7 @@ export function webhookJob (db: Db, event: PaddleEvent, options: WebhookJobOptio
     eventId: event.event_id,
     eventType: event.event_type,
     status,
-    occurredAt: new Date(event.occurred_at),
+    occurredAt: event.occurred_at,
     receivedAt: options.receivedAt,
     reason,
     payload: event

@@ -27,6 +27,7 @@ export function planBoostPurchase (event: PaddleEvent): EventPlan {
     memberId: custom.member_id ?? null,
     months,
     transactionId: data.id,
+    priceId: '',
     amount: data.details?.totals?.total ?? null,
     currencyCode: data.details?.totals?.currency_code ?? data.currency_code ?? null,
     createdAt: purchasedAt,
@@ -38,7 +39,7 @@ export function planBoostPurchase (event: PaddleEvent): EventPlan {
     values,
     // Another event id for the same transaction must not grant a second boost, nor fail forever.
     statements: (db, p) => [
-      db.insert(boosts).values({ ...named(values, p), source: 'purchase' }).onConflictDoNothing({ target: boosts.transactionId })
+      db.insert(boosts).values({ ...named(values, p), source: 'purchase' }).onConflictDoNothing({ target: [boosts.transactionId, boosts.priceId] })
     ]
   }
 }

@@ -9,20 +9,21 @@ import { webhookEvents } from '../../db/schema.js'
 import { freshDatabase } from '../helpers/database.js'
 
 const log = { warn: () => {} }
-// DESIGN §6: every table with the columns other systems read (a table may hold more).
+// Every table with the columns other systems read (a table may hold more).
 const COLUMNS: Record<string, string[]> = {
-  badge_purchases: ['id', 'member_id', 'community_id', 'badge_id', 'status', 'transaction_id', 'created_at', 'completed_at'],
-  boosts: ['id', 'community_id', 'member_id', 'months', 'source', 'transaction_id', 'created_at', 'expires_at'],
+  badge_purchases: ['id', 'member_id', 'community_id', 'badge_id', 'price_id', 'status', 'transaction_id', 'created_at', 'completed_at'],
+  boosts: ['id', 'community_id', 'member_id', 'months', 'source', 'transaction_id', 'price_id', 'created_at', 'expires_at'],
   idempotency_keys: ['key', 'scope', 'request_hash', 'status_code', 'response', 'created_at'],
   subscriptions: ['id', 'community_id', 'customer_id', 'status', 'tier', 'current_period_end', 'grace_until', 'last_event_at', 'updated_at'],
-  webhook_events: ['event_id', 'event_type', 'status', 'occurred_at', 'received_at', 'processed_at', 'reason', 'payload']
+  webhook_events: ['event_id', 'event_type', 'status', 'source', 'occurred_at', 'received_at', 'processed_at', 'attempts', 'last_error', 'reason', 'payload'],
+  reconcile_state: ['name', 'cursor', 'updated_at']
 }
-const TABLES = Object.keys(COLUMNS)
+const TABLES = Object.keys(COLUMNS).sort()
 // The keys the exactly-once fences stand on.
 const KEYS = [
   'badge_purchases_pkey(id)', 'badge_purchases_transaction_id_unique(transaction_id)',
-  'boosts_pkey(id)', 'boosts_transaction_id_unique(transaction_id)',
-  'idempotency_keys_pkey(key)', 'subscriptions_pkey(id)', 'webhook_events_pkey(event_id)'
+  'boosts_pkey(id)', 'boosts_transaction_price_unique(transaction_id,price_id)',
+  'idempotency_keys_pkey(key)', 'reconcile_state_pkey(name)', 'subscriptions_pkey(id)', 'webhook_events_pkey(event_id)'
 ]
 
 async function rows<T> (database: Database, query: ReturnType<typeof sql>): Promise<T[]> {
@@ -34,7 +35,7 @@ async function exercise (t: Test, database: Database): Promise<void> {
   await database.migrate()
   t.pass('migrating twice is harmless')
   const tables = await rows<{ table_name: string }>(database, sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`)
-  t.same(tables.map((r) => r.table_name), TABLES, 'the five tables of DESIGN §6')
+  t.same(tables.map((r) => r.table_name), TABLES, 'the six tables')
   const columns = await rows<{ table_name: string, column_name: string }>(database, sql`select table_name, column_name from information_schema.columns where table_schema = 'public'`)
   for (const [table, expected] of Object.entries(COLUMNS)) {
     const present = new Set(columns.filter((c) => c.table_name === table).map((c) => c.column_name))
@@ -47,7 +48,7 @@ async function exercise (t: Test, database: Database): Promise<void> {
     where n.nspname = 'public' and c.contype in ('p', 'u')
     group by c.conname order by 1`)
   t.same(keys.map((k) => k.key), KEYS, 'primary keys and unique transaction ids')
-  const row = { eventId: 'evt_round_trip', eventType: 'subscription.created', status: 'processed' as const, occurredAt: new Date('2026-11-20T10:00:00Z'), payload: { a: [1, 'two'] } }
+  const row = { eventId: 'evt_round_trip', eventType: 'subscription.created', status: 'processed' as const, occurredAt: '2026-11-20 10:00:00+00', payload: { a: [1, 'two'] } }
   await database.db.insert(webhookEvents).values(row)
   const [back] = await database.db.select().from(webhookEvents).where(eq(webhookEvents.eventId, 'evt_round_trip'))
   t.match(back, { ...row, reason: null })
@@ -80,7 +81,7 @@ t.test('Postgres: replicas migrating a fresh database at once take turns', async
   t.teardown(() => Promise.all(replicas.map((r) => r.close())))
   await Promise.all(replicas.map((r) => r.migrate()))
   const rows = await fresh.query('select count(*)::int as n from drizzle.__drizzle_migrations')
-  t.equal(rows[0]?.n, 1, 'the migration is recorded once')
+  t.equal(rows[0]?.n, 2, 'each migration is recorded once')
 })
 
 t.test('PGlite in memory and on disk: the same schema and queries', async (t) => {
