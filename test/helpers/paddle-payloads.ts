@@ -789,7 +789,7 @@ const dataOf = (event: Json) => event.data as Json
 const itemsOf = (event: Json) => dataOf(event).items as Json[]
 const lineItemsOf = (event: Json) => (dataOf(event).details as Json).line_items as Json[]
 
-/** Sets custom_data; `undefined` removes the field altogether (Paddle omits nothing, but proxies and replays do). */
+/** Sets custom_data; `undefined` removes the field, which the SDK's types mark optional. */
 function setCustomData (event: Json, customData: CustomData | undefined): void {
   if (customData === undefined) delete dataOf(event).custom_data
   else dataOf(event).custom_data = customData
