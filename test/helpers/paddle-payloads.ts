@@ -775,8 +775,11 @@ export interface TrafficVariant {
     tier?: string
     badgeId?: string
   }
-  /** Badge variants: the pending purchase POST /badges/purchase would have made; insert it before delivering. */
-  pendingBadge?: { purchaseId: string, memberId: string, communityId: string, badgeId: string }
+  /**
+   * Badge variants: the pending purchase POST /badges/purchase would have made (priceId is the catalogue's price of
+   * the badge, fixed when the purchase starts); insert it before delivering.
+   */
+  pendingBadge?: { purchaseId: string, memberId: string, communityId: string, badgeId: string, priceId: string }
 }
 
 type Json = Record<string, unknown>
@@ -943,7 +946,8 @@ export function realTrafficVariants (): TrafficVariant[] {
     outcome: Pick<TrafficVariant, 'expect' | 'reasonField'>, mutate?: Mutate, priceId: string = EXAMPLE_PRICES.badgeGold,
     row: Partial<NonNullable<TrafficVariant['pendingBadge']>> = {}) => {
     const pendingBadge = {
-      purchaseId: `bp_${hex(12)}`, memberId: `member_${hex(4)}`, communityId: `community_${hex(4)}`, badgeId: 'badge_gold', ...row
+      purchaseId: `bp_${hex(12)}`, memberId: `member_${hex(4)}`, communityId: `community_${hex(4)}`, badgeId: 'badge_gold',
+      priceId: EXAMPLE_PRICES.badgeGold, ...row
     }
     const event = json(oneOffTransaction({ items: [{ priceId }], customData: {} }))
     setCustomData(event, custom(pendingBadge))

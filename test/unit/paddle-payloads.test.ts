@@ -390,6 +390,7 @@ t.test('every variant states its outcome, and the outcome follows the rule', asy
     }
     if (variant.kind === 'badge') {
       t.ok(variant.pendingBadge, `${name}: the pending purchase to create first`)
+      t.equal(variant.pendingBadge?.priceId, EXAMPLE_CATALOG.priceForBadge(variant.pendingBadge?.badgeId ?? ''), `${name}: at the badge's catalogue price`)
       if (variant.expect === 'processed') {
         t.match(variant.pendingBadge, { purchaseId: variant.applied?.purchaseId, memberId: variant.applied?.memberId, badgeId: variant.applied?.badgeId })
       }
