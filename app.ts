@@ -5,17 +5,21 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.js'
+import { safeErrorSerializer } from './services/safe-error.js'
 import authPlugin from './plugins/auth.js'
+import catalogPlugin from './plugins/catalog.js'
 import configPlugin from './plugins/config.js'
 import dbPlugin from './plugins/db.js'
 import errorsPlugin from './plugins/errors.js'
 import idempotencyPlugin from './plugins/idempotency.js'
+import inboxPlugin from './plugins/inbox.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import lockPlugin from './plugins/lock.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisGuard from './plugins/redis-guard.js'
 import redisPlugin from './plugins/redis.js'
 import adminBoostRoutes from './routes/admin/boosts.js'
+import adminEventRoutes from './routes/admin/events.js'
 import badgeRoutes from './routes/badges/purchase.js'
 import benchRoutes from './routes/bench.js'
 import webhookRoutes from './routes/billing/webhook.js'
@@ -47,10 +51,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     logger: {
       level: config.logLevel,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // drizzle's errors carry SQL parameters and Postgres's quote row values: never logged.
+      serializers: { err: safeErrorSerializer },
       ...(options.logStream !== undefined ? { stream: options.logStream } : {})
     },
-    // Accept a caller's request id when it is sane, so one id follows a request across services.
-    requestIdHeader: 'x-request-id',
+    // Fastify would take any X-Request-Id as it is; genReqId reads it instead, and keeps it only when it is
+    // short and plain, so one id follows a request across services and no log line carries a caller's essay.
+    requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
@@ -62,22 +69,26 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // Order matters: config and logging, state, then Postgres and Redis, metrics, the fail-closed guard,
-  // the lock, authentication and idempotency keys, and only then the routes that depend on all of it.
+  // Order matters (ARCHITECTURE.md, "Plugin order"): config and logging, the one error handler, Postgres
+  // and the price catalogue, Redis, metrics, the fail-closed guard, the lock, authentication, the inbox
+  // and idempotency keys that run on all of it, and only then the routes.
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(errorsPlugin)
   await app.register(dbPlugin)
+  await app.register(catalogPlugin)
   await app.register(redisPlugin)
   await app.register(metricsPlugin)
   await app.register(redisGuard)
   await app.register(lockPlugin)
   await app.register(authPlugin)
+  await app.register(inboxPlugin)
   await app.register(idempotencyPlugin)
 
   await app.register(healthRoutes)
   await app.register(metricsRoute)
   await app.register(webhookRoutes)
+  await app.register(adminEventRoutes)
   await app.register(adminBoostRoutes)
   await app.register(badgeRoutes)
   if (config.benchRoutes) await app.register(benchRoutes)

@@ -1,9 +1,11 @@
-// Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one drizzle API over both.
+// Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one runner of the
+// statement catalogue over both, and drizzle for migrations and tests.
 import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { sql, type ExtractTablesWithRelations, type SQL, type SQLWrapper } from 'drizzle-orm'
-import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTransaction } from 'drizzle-orm/pg-core'
+import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
+import type { Statement } from './statements.js'
 
 /** The one method the pool's error listener needs; pino and Fastify's logger both fit. */
 export interface WarnLogger { warn(obj: object, msg: string): void }
@@ -18,9 +20,19 @@ export interface DatabaseOptions {
   poolSize: number
 }
 
-export interface Database {
+/** Runs catalogue statements (db/statements.ts), on the pool or inside one transaction. */
+export interface Queryable {
+  run<Row = Record<string, unknown>>(statement: Statement, values: Record<string, unknown>): Promise<QueryResult<Row>>
+}
+
+export interface QueryResult<Row> { rows: Row[], rowCount: number }
+
+export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite'
+  /** drizzle over the same connections: migrations, and tests that look at the tables. */
   readonly db: Db
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
   /** Runs the committed migrations; safe to call from several replicas at once. */
   migrate(): Promise<void>
   /** Resolves when the database answers a trivial query. */
@@ -55,9 +67,31 @@ async function openPostgres (url: string, poolSize: number, log: WarnLogger): Pr
   // Without a listener, an idle client's error (server restart, pg_terminate_backend) crashes the process.
   pool.on('error', (err) => { log.warn({ err }, 'idle Postgres client failed; the pool replaces it') })
   const db = drizzle(pool, { schema }) as unknown as Db
+  // Named: Postgres parses each catalogue statement once per connection, then only binds values.
+  const query = (target: import('pg').Pool | import('pg').PoolClient) => async <Row>(statement: Statement, values: Record<string, unknown>) => {
+    const result = await target.query({ name: statement.name, text: statement.text, values: bind(statement, values) })
+    return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 }
+  }
   return {
     kind: 'postgres',
     db,
+    run: query(pool),
+    async transaction (work) {
+      const client = await pool.connect()
+      let broken: Error | undefined
+      try {
+        await client.query('begin')
+        const result = await work({ run: query(client) })
+        await client.query('commit')
+        return result
+      } catch (err) {
+        await client.query('rollback').catch((rollbackError: Error) => { broken = rollbackError })
+        throw err
+      } finally {
+        // A client whose rollback failed is in an unknown state: the pool discards it.
+        client.release(broken)
+      }
+    },
     async migrate () {
       // A connection of its own, without the pool's statement timeouts: waiting for another replica's
       // migration, or a long migration on a big table, must not fail the start after 10 s.
@@ -88,54 +122,22 @@ async function openPglite (dataDir: string): Promise<Database> {
   if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true })
   const client = await PGlite.create(dataDir)
   const db = drizzle(client, { schema }) as unknown as Db
+  const query = (target: Pick<typeof client, 'query'>) => async <Row>(statement: Statement, values: Record<string, unknown>) => {
+    const result = await target.query<Row>(statement.text, bind(statement, values))
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length }
+  }
   return {
     kind: 'pglite',
     db,
+    run: query(client),
+    transaction: async (work) => client.transaction(async (tx) => work({ run: query(tx) })),
     async migrate () { await migrate(drizzle(client, { schema }), { migrationsFolder: MIGRATIONS_FOLDER }) },
     async ping () { await client.query('select 1') },
     async close () { await client.close() }
   }
 }
 
-/**
- * Several data-modifying statements as ONE statement (`with s0 as (...), s1 as (...) select 1`): one round
- * trip and one implicit transaction, so any error (a unique violation included) rolls back all of them.
- * The statements must touch different rows: CTEs of one statement do not see each other's changes.
- */
-export function atomically (statements: SQLWrapper[]): SQL {
-  const ctes = statements.map((statement, i) => sql`${sql.raw(`s${i}`)} as (${statement.getSQL()})`)
-  return sql`with ${sql.join(ctes, sql`, `)} select 1`
-}
-
-const dialect = new PgDialect()
-
-export interface PreparedStatement {
-  execute(values: Record<string, unknown>): Promise<unknown>
-}
-
-/** Compiles a statement with placeholders once, as a named prepared statement; each call binds values. */
-export function prepareStatement (db: Db, statement: SQL, name: string): PreparedStatement {
-  return db._.session.prepareQuery(dialect.sqlToQuery(statement), undefined, name, false) as unknown as PreparedStatement
-}
-
-/** The Postgres error under drizzle's wrapper (`err.cause`), with pg and PGlite alike. */
-export function pgErrorOf (err: unknown): { code?: string, constraint?: string } | undefined {
-  let current: unknown = err
-  for (let depth = 0; depth < 3 && current !== null && typeof current === 'object'; depth++) {
-    const candidate = current as { code?: unknown, constraint?: unknown, cause?: unknown }
-    if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code)) {
-      return {
-        code: candidate.code,
-        ...(typeof candidate.constraint === 'string' ? { constraint: candidate.constraint } : {})
-      }
-    }
-    current = candidate.cause
-  }
-  return undefined
-}
-
-/** True for a unique violation, optionally of one named constraint. */
-export function isUniqueViolation (err: unknown, constraint?: string): boolean {
-  const pgError = pgErrorOf(err)
-  return pgError?.code === '23505' && (constraint === undefined || pgError.constraint === constraint)
+/** A statement's values in its parameter order; a missing value is SQL null. */
+function bind (statement: Statement, values: Record<string, unknown>): unknown[] {
+  return statement.params.map((name) => values[name] ?? null)
 }

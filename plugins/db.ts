@@ -4,8 +4,8 @@ import { openDatabase, type Database } from '../db/client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Runs the statement catalogue (db/statements.ts); `database.db` is drizzle, for migrations and tests. */
     database: Database
-    db: Database['db']
   }
 }
 
@@ -24,6 +24,5 @@ export default fp(async function dbPlugin (app) {
   }
   app.log.info({ database: database.kind }, 'database ready, migrations applied')
   app.decorate('database', database)
-  app.decorate('db', database.db)
   app.addHook('onClose', async () => { await database.close() })
 }, { name: 'db', dependencies: ['config'] })

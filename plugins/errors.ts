@@ -1,8 +1,17 @@
-// One error handler, one error shape: `{ error, message }`. 4xx messages pass through; 5xx are masked
-// and logged with the request. Fastify's own errors get stable slugs too.
+// One error handler, one error shape: `{ error, message }` plus the fields a refusal carries. Refusals
+// (services/errors.ts) and Fastify's own 4xx pass through with stable codes; anything else is a 500
+// whose details stay in the log (through the safe serializer), never in the answer.
 import fp from 'fastify-plugin'
+import { Type } from '@sinclair/typebox'
 import type { FastifyError } from 'fastify'
-import { errorSlug } from '../services/errors.js'
+import { errorSlug, isRefusal } from '../services/errors.js'
+
+/** The body of every error answer; routes list it for their error statuses. */
+export const ErrorBody = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  retryAfter: Type.Optional(Type.Integer())
+}, { additionalProperties: true })
 
 const FASTIFY_SLUGS: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -22,22 +31,28 @@ const STATUS_SLUGS: Record<number, string> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   422: 'unprocessable_entity',
-  429: 'too_many_requests'
+  429: 'too_many_requests',
+  431: 'request_header_fields_too_large'
 }
 
 export default fp(async function errorsPlugin (app) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 600
-      ? error.statusCode
-      : 500
-    if (status >= 500) {
-      request.log.error({ err: error }, 'request failed')
-      return reply.code(status).send({ error: 'internal_error', message: 'Internal error; the request was not applied and may be retried.' })
+    if (isRefusal(error)) {
+      if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+      if (error.statusCode >= 500) request.log.warn({ status: error.statusCode, error: errorSlug(error.code) }, 'request refused')
+      return reply.code(error.statusCode).send({
+        error: errorSlug(error.code),
+        message: error.message,
+        ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
+        ...error.body
+      })
     }
-    const code = error.code ?? ''
-    const slug = code.startsWith('BW_ERR_')
-      ? errorSlug(code)
-      : FASTIFY_SLUGS[code] ?? STATUS_SLUGS[status] ?? 'bad_request'
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500
+    if (status === 500) {
+      request.log.error({ err: error }, 'request failed')
+      return reply.code(500).send({ error: 'internal_error', message: 'Internal error; the request was not applied and may be retried.' })
+    }
+    const slug = FASTIFY_SLUGS[error.code] ?? STATUS_SLUGS[status] ?? 'bad_request'
     // Fastify's validation messages already name the field ("body/months must be <= 24"), except for an
     // unexpected one ("body must NOT have additional properties"): name that one too.
     const extra = (error.validation?.[0]?.params as { additionalProperty?: unknown } | undefined)?.additionalProperty

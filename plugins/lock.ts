@@ -1,4 +1,5 @@
-// Wires the LVVER pipeline to this instance: lock store, per-type fallback buckets, metrics, TTL policy.
+// Wires the LVVER pipeline to this instance: the lock store, per-type fallback buckets, metrics and the
+// TTL policy. Everything lock-dependent runs through `app.lvver`.
 import fp from 'fastify-plugin'
 import { HANDLED_EVENT_TYPES } from '../services/events/index.js'
 import { runLvver, type LvverJob, type LvverOutcome } from '../services/lvver.js'
@@ -8,10 +9,7 @@ import { ROUTE_LOCK_TYPES } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    lvver<R>(job: LvverJob<R>): Promise<LvverOutcome<R>>
-    /** Lock TTL in ms for a `custom_data.type` (or an admin route's lock type). */
-    lockTtlMs(customType: unknown): number
-    fallbackBuckets: TokenBuckets
+    lvver<P, R>(job: LvverJob<P, R>): Promise<LvverOutcome<R>>
   }
 }
 
@@ -26,6 +24,7 @@ export default fp(async function lockPlugin (app) {
     locks: lockStore,
     buckets,
     log: app.log,
+    ttlMs: (type: string) => lockTtlMs(type, config),
     markerTtlMs: config.processedTtlSeconds * 1000,
     metrics: {
       lockContention: (type: string) => { metrics.lockContention.inc({ event_type: metrics.typeLabel(type) }) },
@@ -36,7 +35,5 @@ export default fp(async function lockPlugin (app) {
       lockTtlExhausted: () => { metrics.ttlExhausted.inc() }
     }
   }
-  app.decorate('fallbackBuckets', buckets)
-  app.decorate('lvver', <R>(job: LvverJob<R>) => runLvver(deps, job))
-  app.decorate('lockTtlMs', (customType: unknown) => lockTtlMs(customType, config))
+  app.decorate('lvver', <P, R>(job: LvverJob<P, R>) => runLvver(deps, job))
 }, { name: 'lock', dependencies: ['config', 'redis', 'metrics'] })

@@ -1,4 +1,4 @@
-// A prom-client registry owned by this app instance, with every metric of DESIGN §8.
+// A prom-client registry owned by this app instance, with every metric the service exports (README, Metrics).
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { HANDLED_EVENT_TYPES } from '../services/events/index.js'
@@ -13,6 +13,13 @@ export interface Metrics {
   rateLimiter: Counter<'event_type' | 'result'>
   ttlExhausted: Counter
   redisUp: Gauge
+  inboxEvents: Gauge<'status'>
+  inboxOldestSeconds: Gauge<'status'>
+  /** Reads the inbox's waiting rows when Prometheus scrapes; set by the inbox plugin. */
+  inboxProbe?: () => Promise<Array<{ status: string, count: number, oldestSeconds: number }>>
+  retentionDeleted: Counter<'table'>
+  reconcileEvents: Counter<'result'>
+  reconcileLagSeconds: Gauge
   /** Bounded label for an event type: unknown types share `other`. */
   typeLabel(type: string): string
   /** Counts one answered lock-route request and observes its duration from `startedAt` (performance.now()). */
@@ -84,10 +91,57 @@ export default fp(async function metricsPlugin (app) {
       registers,
       collect () { this.set(lockStore.kind === 'redis' && lockStore.isReady() ? 1 : 0) }
     }),
+    inboxEvents: new Gauge({
+      name: 'webhook_inbox_events',
+      help: 'Inbox rows waiting for someone: failed (retried by the provider, a replay or the reconciler) and needs_review',
+      labelNames: ['status'],
+      registers,
+      async collect () { await refreshInbox() }
+    }),
+    inboxOldestSeconds: new Gauge({
+      name: 'webhook_inbox_oldest_seconds',
+      help: 'Age of the oldest inbox row waiting in each status',
+      labelNames: ['status'],
+      registers
+    }),
+    retentionDeleted: new Counter({
+      name: 'retention_deleted_total',
+      help: 'Rows deleted by retention, by table',
+      labelNames: ['table'],
+      registers
+    }),
+    reconcileEvents: new Counter({
+      name: 'reconcile_events_total',
+      help: 'Events seen by reconciliation passes, by outcome',
+      labelNames: ['result'],
+      registers
+    }),
+    reconcileLagSeconds: new Gauge({
+      name: 'reconcile_lag_seconds',
+      help: 'Now minus occurred_at of the last event reconciliation handled',
+      registers
+    }),
     typeLabel: (type) => known.has(type) ? type : 'other',
     observe (type, result, startedAt) {
       this.webhookEvents.inc({ event_type: this.typeLabel(type), result })
       this.processingSeconds.observe({ result }, (performance.now() - startedAt) / 1000)
+    }
+  }
+  // Both inbox gauges come from one query, run when the first of them is collected; a scrape never
+  // waits more than a second for it, and a failed one leaves the last values.
+  async function refreshInbox (): Promise<void> {
+    if (metrics.inboxProbe === undefined) return
+    try {
+      const waiting = await Promise.race([metrics.inboxProbe(), new Promise<never>((_resolve, reject) => {
+        setTimeout(() => { reject(new Error('inbox probe timed out')) }, 1000).unref()
+      })])
+      for (const status of ['failed', 'needs_review']) {
+        const row = waiting.find((entry) => entry.status === status)
+        metrics.inboxEvents.set({ status }, row?.count ?? 0)
+        metrics.inboxOldestSeconds.set({ status }, row?.oldestSeconds ?? 0)
+      }
+    } catch (err) {
+      app.log.warn({ err }, 'could not read the inbox for its gauges')
     }
   }
   app.decorate('metrics', metrics)

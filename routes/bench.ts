@@ -1,16 +1,15 @@
 // Ceiling routes for `npm run bench`: the same server, doing only one piece of LVVER's work each.
-// Mounted only with BENCH_ROUTES=1 (app.ts); never in a normal deployment.
+// Mounted only with BENCH_ROUTES=1 (refused in production); never in a normal deployment.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
 import { sql } from 'drizzle-orm'
-import { prepareStatement } from '../db/client.js'
+import { statements } from '../db/statements.js'
 import { defineLockCommands } from '../services/lock-store.js'
 
 const benchRoutes: FastifyPluginAsync = async (app) => {
-  const { redis, db } = app
+  const { redis, database } = app
   if (redis !== null) defineLockCommands(redis)
-  await db.execute(sql`create table if not exists bench_inserts (id text primary key, payload jsonb not null)`)
-  const insert = prepareStatement(db, sql`insert into bench_inserts (id, payload) values (${sql.placeholder('id')}, ${sql.placeholder('payload')}::jsonb)`, 'bench_insert')
+  await database.db.execute(sql`create table if not exists bench_inserts (id text primary key, payload jsonb not null)`)
 
   /** The floor of every route: parse a JSON body, answer. */
   app.post('/bench/noop', async () => ({ ok: true }))
@@ -25,12 +24,9 @@ const benchRoutes: FastifyPluginAsync = async (app) => {
     return { ok: taken === 'OK' }
   })
 
-  /**
-   * One autocommitted Postgres insert of the body, compiled once as a named prepared statement like the
-   * webhook's own statements: the ceiling is the best one insert can do.
-   */
+  /** One autocommitted Postgres insert of the body, through the same runner as every catalogue statement. */
   app.post('/bench/pg-insert', async (request) => {
-    await insert.execute({ id: randomUUID(), payload: JSON.stringify(request.body) })
+    await database.run(statements.benchInsert, { id: randomUUID(), payload: JSON.stringify(request.body) })
     return { ok: true }
   })
 }

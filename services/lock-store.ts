@@ -10,9 +10,9 @@ export interface LockStore {
   isReady(): boolean
   /**
    * LVVER steps 1-2 in one atomic round trip: SET lockKey token NX PX ttl; if that succeeded and
-   * markerKey exists, give the lease straight back and report 'processed'.
+   * markerKey exists (and `checkMarker`: a replay looks past it), give the lease straight back and report 'processed'.
    */
-  acquire(lockKey: string, markerKey: string, token: string, ttlMs: number): Promise<AcquireResult>
+  acquire(lockKey: string, markerKey: string, token: string, ttlMs: number, checkMarker: boolean): Promise<AcquireResult>
   /**
    * LVVER steps 6-7: set the processed marker when `markerTtlMs` is given, then compare-and-delete
    * the lease. False when the lease was no longer ours (it expired, maybe taken by another holder).
@@ -23,7 +23,7 @@ export interface LockStore {
 // Both keys carry the same hash tag ({scope:id}), so each script touches a single cluster slot.
 const ACQUIRE_LUA = `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
+  if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
     redis.call('DEL', KEYS[1])
     return 2
   end
@@ -48,7 +48,7 @@ return 0`
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    bwAcquire(lockKey: string, markerKey: string, token: string, ttlMs: number): Result<number, Context>
+    bwAcquire(lockKey: string, markerKey: string, token: string, ttlMs: number, checkMarker: '0' | '1'): Result<number, Context>
     bwRelease(lockKey: string, markerKey: string, token: string, markerTtlMs: number): Result<number, Context>
     bwUnlock(lockKey: string, token: string): Result<number, Context>
   }
@@ -74,8 +74,8 @@ export class RedisLockStore implements LockStore {
     return this.redis.status === 'ready'
   }
 
-  async acquire (lockKey: string, markerKey: string, token: string, ttlMs: number): Promise<AcquireResult> {
-    const code = await this.redis.bwAcquire(lockKey, markerKey, token, ttlMs)
+  async acquire (lockKey: string, markerKey: string, token: string, ttlMs: number, checkMarker: boolean): Promise<AcquireResult> {
+    const code = await this.redis.bwAcquire(lockKey, markerKey, token, ttlMs, checkMarker ? '1' : '0')
     const result = ACQUIRE_RESULTS[code]
     if (result === undefined) throw new Error(`unexpected lock script result ${code}`)
     return result
@@ -104,9 +104,9 @@ export class MemoryLockStore implements LockStore {
 
   isReady (): boolean { return true }
 
-  async acquire (lockKey: string, markerKey: string, token: string, ttlMs: number): Promise<AcquireResult> {
+  async acquire (lockKey: string, markerKey: string, token: string, ttlMs: number, checkMarker: boolean): Promise<AcquireResult> {
     if (this.live(this.locks, lockKey) !== undefined) return 'held'
-    if (this.live(this.markers, markerKey) !== undefined) return 'processed'
+    if (checkMarker && this.live(this.markers, markerKey) !== undefined) return 'processed'
     this.locks.set(lockKey, { value: token, expiresAt: this.now() + ttlMs })
     return 'acquired'
   }

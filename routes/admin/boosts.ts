@@ -1,11 +1,10 @@
 // POST /admin/boosts (grant a boost by hand, idempotent, LVVER on the key) and GET /admin/boosts.
-import { desc, eq } from 'drizzle-orm'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { boosts, type BoostRow } from '../../db/schema.js'
-import { addMonths } from '../../services/events/boost.js'
-import { IDEMPOTENT_ERROR_RESPONSES } from '../../plugins/idempotency.js'
-import { Id } from '../../services/paddle/envelope.js'
+import { ErrorBody } from '../../plugins/errors.js'
+import { grantBoost, listBoosts } from '../../services/boosts.js'
+import { Id, OneOf } from '../schemas.js'
+
 
 const GrantBody = Type.Object({
   communityId: Id,
@@ -20,8 +19,9 @@ const Boost = Type.Object({
   communityId: Type.String(),
   memberId: Type.Union([Type.String(), Type.Null()]),
   months: Type.Integer(),
-  source: Type.Union([Type.Literal('purchase'), Type.Literal('admin')]),
+  source: OneOf(['purchase', 'admin']),
   transactionId: Type.Union([Type.String(), Type.Null()]),
+  priceId: Type.Union([Type.String(), Type.Null()]),
   reason: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
   expiresAt: Type.String()
@@ -33,50 +33,22 @@ const ListQuery = Type.Object({
   limit: Type.Optional(Type.String({ pattern: '^(200|1[0-9]{2}|[1-9][0-9]?)$', description: '1 to 200, default 50' }))
 }, { additionalProperties: false })
 
-export function boostView (row: BoostRow): Static<typeof Boost> {
-  return {
-    id: row.id,
-    communityId: row.communityId,
-    memberId: row.memberId,
-    months: row.months,
-    source: row.source,
-    transactionId: row.transactionId,
-    reason: row.reason,
-    createdAt: row.createdAt.toISOString(),
-    expiresAt: row.expiresAt.toISOString()
-  }
-}
-
 const adminBoostRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/admin/boosts', {
     config: { lock: true },
     onRequest: app.authenticate,
-    schema: { body: GrantBody, response: { 201: Boost, ...IDEMPOTENT_ERROR_RESPONSES } }
+    schema: { body: GrantBody, response: { 201: Boost, '4xx': ErrorBody, '5xx': ErrorBody } }
   }, async (request, reply) => {
-    const { communityId, memberId, months, reason } = request.body
-    return app.idempotent(request, reply, {
-      scope: 'admin_boost',
-      async effect (tx) {
-        const now = new Date()
-        const [row] = await tx.insert(boosts).values({
-          communityId, memberId: memberId ?? null, months, source: 'admin', reason, createdAt: now, expiresAt: addMonths(now, months)
-        }).returning()
-        if (row === undefined) throw new Error('boost insert returned no row')
-        return { statusCode: 201, body: boostView(row) }
-      }
-    })
+    const { answer, replayed } = await grantBoost(app.idempotency, request.headers['idempotency-key'], request.body)
+    if (replayed) reply.header('idempotent-replayed', 'true')
+    // The stored answer is the first one, whatever its status: a 201 with the boost.
+    return reply.code(answer.statusCode).send(answer.body as Static<typeof Boost>)
   })
 
   app.get('/admin/boosts', {
     onRequest: app.authenticate,
-    schema: { querystring: ListQuery, response: { 200: Type.Object({ boosts: Type.Array(Boost) }) } }
-  }, async (request) => {
-    const rows = await app.db.select().from(boosts)
-      .where(eq(boosts.communityId, request.query.communityId))
-      .orderBy(desc(boosts.createdAt), desc(boosts.id))
-      .limit(Number(request.query.limit ?? 50))
-    return { boosts: rows.map(boostView) }
-  })
+    schema: { querystring: ListQuery, response: { 200: Type.Object({ boosts: Type.Array(Boost) }), '4xx': ErrorBody } }
+  }, async (request) => ({ boosts: await listBoosts(app.database, request.query.communityId, Number(request.query.limit ?? 50)) }))
 }
 
 export default adminBoostRoutes
