@@ -68,6 +68,9 @@ export interface EventFilter {
   to?: string | undefined
 }
 
+/** The lock and marker key space of events (`lock:{webhook:<event_id>}`). */
+export const EVENT_SCOPE = 'webhook'
+
 /** The statuses a replay may move on from: everything that is not applied already. */
 export const REPLAYABLE: readonly EventStatus[] = ['failed', 'needs_review', 'ignored']
 const RECORDED_BEFORE = { webhook: ['failed'], reconcile: ['failed'], replay: REPLAYABLE } as const
@@ -215,7 +218,7 @@ export class Inbox {
       reopen: RECORDED_BEFORE[source]
     }
     return {
-      scope: 'webhook',
+      scope: EVENT_SCOPE,
       id: event.event_id,
       type: event.event_type,
       trustMarker: source !== 'replay',

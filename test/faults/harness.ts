@@ -11,7 +11,7 @@ import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js'
 import { markerKey } from '../../services/lvver.js'
 import { signPaddleBody } from '../../services/paddle/signature.js'
-import { WEBHOOK_SCOPE } from '../../services/webhook-job.js'
+import { EVENT_SCOPE as WEBHOOK_SCOPE } from '../../services/inbox.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { boostPurchaseEvent } from '../helpers/paddle.js'
 import { slowInserts } from '../helpers/triggers.js'
 import { lockKey } from '../../services/lvver.js'
-import { WEBHOOK_SCOPE } from '../../services/webhook-job.js'
+import { EVENT_SCOPE as WEBHOOK_SCOPE } from '../../services/inbox.js'
 import { Provider, endOf, leaks, printTable, recordedIds, scrape, startCluster, summarise } from './harness.js'
 
 t.setTimeout(240_000)

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../../config.js'
 import { lockKey, markerKey } from '../../services/lvver.js'
-import { WEBHOOK_SCOPE } from '../../services/webhook-job.js'
+import { EVENT_SCOPE as WEBHOOK_SCOPE } from '../../services/inbox.js'
 import type { TestDatabase } from './database.js'
 
 /** The real Redis key of a webhook event's lease, with the app's key prefix. */
@@ -59,7 +59,7 @@ interface WatchedPool { query: (...args: unknown[]) => Promise<unknown> }
  * resolves. Returns the list of queries seen.
  */
 export function watchPostgres (app: FastifyInstance, observe: (query: PgQuery) => Promise<void> | void = () => {}): PgQuery[] {
-  const pool = (app.db as unknown as { $client: WatchedPool }).$client
+  const pool = (app.database.db as unknown as { $client: WatchedPool }).$client
   const originalQuery = pool.query.bind(pool)
   const seen: PgQuery[] = []
   pool.query = async (...args: unknown[]) => {

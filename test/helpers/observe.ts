@@ -51,7 +51,7 @@ export function recordTraffic (app: FastifyInstance): Traffic {
     return sendCommand(command, ...rest)
   }) as Redis['sendCommand']
 
-  const pool = (app.db as unknown as { $client: pg.Pool }).$client
+  const pool = (app.database.db as unknown as { $client: pg.Pool }).$client
   const query = pool.query.bind(pool) as (...args: unknown[]) => unknown
   ;(pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const first = args[0] as string | { text: string, values?: unknown[] }

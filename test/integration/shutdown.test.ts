@@ -10,7 +10,7 @@ import { startServerProcess } from '../helpers/server-process.js'
 import { slowInserts } from '../helpers/triggers.js'
 import { markerKey } from '../../services/lvver.js'
 import { signPaddleBody } from '../../services/paddle/signature.js'
-import { WEBHOOK_SCOPE } from '../../services/webhook-job.js'
+import { EVENT_SCOPE as WEBHOOK_SCOPE } from '../../services/inbox.js'
 
 t.setTimeout(120_000)
 
