@@ -18,6 +18,7 @@ import lockPlugin from './plugins/lock.js'
 import metricsPlugin from './plugins/metrics.js'
 import redisGuard from './plugins/redis-guard.js'
 import redisPlugin from './plugins/redis.js'
+import retentionPlugin from './plugins/retention.js'
 import adminBoostRoutes from './routes/admin/boosts.js'
 import adminEventRoutes from './routes/admin/events.js'
 import badgeRoutes from './routes/badges/purchase.js'
@@ -84,6 +85,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(authPlugin)
   await app.register(inboxPlugin)
   await app.register(idempotencyPlugin)
+  await app.register(retentionPlugin)
 
   await app.register(healthRoutes)
   await app.register(metricsRoute)

@@ -117,13 +117,13 @@ export const statements = {
       where e.status = any (${p.reopen}::text[])`),
 
   eventFind: statement('event_find', ['event_id'], (p) => `
-    select event_id, event_type, status, source, occurred_at::text as occurred_at, received_at, processed_at,
+    select event_id, event_type, status, source, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at, received_at, processed_at,
            attempts, last_error, reason, payload
     from webhook_events where event_id = ${p.event_id}`),
 
   /** The operator's inbox, newest first; the cursor is the last row's (received_at, event_id). */
   eventList: statement('event_list', ['status', 'event_type', 'from', 'to', 'cursor_at', 'cursor_id', 'limit'], (p) => `
-    select event_id, event_type, status, source, occurred_at::text as occurred_at, received_at, received_at::text as received_at_key,
+    select event_id, event_type, status, source, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as occurred_at, received_at, received_at::text as received_at_key,
            processed_at, attempts, last_error, reason
     from webhook_events
     where (${p.status}::text is null or status = ${p.status})
