@@ -1,8 +1,9 @@
-// Paddle-shaped events and signed deliveries for tests.
+// Signed deliveries for tests, and the short builders older tests use (over test/helpers/paddle-payloads.ts).
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { signPaddleBody } from '../../services/paddle/signature.js'
 import { TEST_SECRET } from './env.js'
+import { EXAMPLE_PRICES, oneOffTransaction, subscriptionSnapshot, type SubscriptionEventType } from './paddle-payloads.js'
 
 export const paddleId = (prefix: string): string => `${prefix}_01${randomBytes(12).toString('hex')}`
 
@@ -23,43 +24,33 @@ export function paddleEvent (options: EventOptions = {}): Record<string, unknown
   }
 }
 
+/** A subscription snapshot in Paddle's documented shape, on the example catalogue's pro price. */
 export function subscriptionEvent (eventType: string, subscriptionId: string, extra: Record<string, unknown> = {}, occurredAt?: string) {
-  return paddleEvent({
-    eventType,
-    ...(occurredAt !== undefined ? { occurredAt } : {}),
-    data: {
-      id: subscriptionId,
-      status: eventType === 'subscription.canceled' ? 'canceled' : 'active',
-      customer_id: paddleId('ctm'),
-      custom_data: { community_id: 'community_1', tier: 'pro' },
-      current_billing_period: { starts_at: '2026-11-01T00:00:00Z', ends_at: '2026-12-01T00:00:00Z' },
-      ...extra
-    }
+  const event = subscriptionSnapshot(eventType as SubscriptionEventType, {
+    subscriptionId,
+    priceId: EXAMPLE_PRICES.pro,
+    customData: { community_id: 'community_1' },
+    ...(occurredAt !== undefined ? { occurredAt } : {})
   })
+  return { ...event, data: { ...event.data, ...extra } } as unknown as Record<string, unknown> & { event_id: string, data: Record<string, unknown> }
 }
 
-/** A one-off `transaction.completed` carrying our checkout's custom data. */
-function completedTransaction (customData: Record<string, unknown>, transactionId: string, total: string) {
-  return paddleEvent({
-    eventType: 'transaction.completed',
-    data: {
-      id: transactionId,
-      status: 'completed',
-      customer_id: paddleId('ctm'),
-      subscription_id: null,
-      currency_code: 'USD',
-      custom_data: customData,
-      details: { totals: { total, currency_code: 'USD' } }
-    }
-  })
-}
-
+/** A one-off boost purchase (3 months) in Paddle's documented transaction.completed shape. */
 export function boostPurchaseEvent (custom: Record<string, unknown> = {}, transactionId = paddleId('txn')) {
-  return completedTransaction({ type: 'boost_purchase', community_id: 'community_1', member_id: 'member_1', months: 3, ...custom }, transactionId, '1500')
+  return oneOffTransaction({
+    transactionId,
+    items: [{ priceId: EXAMPLE_PRICES.boost3 }],
+    customData: { community_id: 'community_1', member_id: 'member_1', ...custom }
+  }) as unknown as Record<string, unknown> & { event_id: string, data: Record<string, unknown> }
 }
 
+/** A one-off gold badge purchase; it completes the pending purchase named by `purchase_id`, if there is one. */
 export function badgePurchaseEvent (custom: Record<string, unknown> = {}, transactionId = paddleId('txn')) {
-  return completedTransaction({ type: 'badge_purchase', community_id: 'community_1', member_id: 'member_1', badge_id: 'badge_gold', ...custom }, transactionId, '500')
+  return oneOffTransaction({
+    transactionId,
+    items: [{ priceId: EXAMPLE_PRICES.badgeGold }],
+    customData: { community_id: 'community_1', member_id: 'member_1', ...custom }
+  }) as unknown as Record<string, unknown> & { event_id: string, data: Record<string, unknown> }
 }
 
 export interface SendOptions {

@@ -65,7 +65,7 @@ t.test('Redis down: the three lock routes answer 503 with Retry-After: 30 and ne
 
   // The two bearer routes: without credentials (401 if authentication ran), and with a complete request.
   const grant = { communityId: 'community_1', months: 1, reason: 'test' }
-  const purchase = { memberId: 'member_1', communityId: 'community_1', badgeId: 'badge_1' }
+  const purchase = { memberId: 'member_1', communityId: 'community_1', badgeId: 'badge_gold' }
   await expect503('POST /admin/boosts without a token', await app.inject({ method: 'POST', url: '/admin/boosts', headers: { 'content-type': 'application/json' }, payload: '{not json' }))
   await expect503('POST /admin/boosts, complete', await app.inject({ method: 'POST', url: '/admin/boosts', headers: { ...auth, 'idempotency-key': 'k-admin-1' }, payload: grant }))
   await expect503('POST /badges/purchase without a token', await app.inject({ method: 'POST', url: '/badges/purchase', headers: { 'content-type': 'text/plain' }, payload: 'x' }))

@@ -32,7 +32,7 @@ t.test('duplicates', async (t) => {
   })
 
   t.test('only Postgres knows it (marker deleted): 200 duplicate, no second effect, and the marker is set again', async (t) => {
-    const event = badgePurchaseEvent({ member_id: 'member_dup', badge_id: 'badge_dup' })
+    const event = boostPurchaseEvent({ member_id: 'member_dup' })
     t.equal((await deliver(app, event)).json().status, 'processed')
     const marker = markerKeyOf(config, event.event_id)
     t.equal(await redis.del(marker), 1, 'Redis forgot the event (eviction, failover, flush)')
@@ -42,7 +42,7 @@ t.test('duplicates', async (t) => {
     t.same(again.json(), { status: 'duplicate', eventId: event.event_id })
     const ttl = await redis.pttl(marker)
     t.ok(ttl > markerTtlMs - 60_000 && ttl <= markerTtlMs, `the marker is set again, with its full TTL (${ttl} ms)`)
-    t.same(await database.query("select status from badge_purchases where member_id = 'member_dup'"), [{ status: 'completed' }], 'one badge purchase')
+    t.same(await database.query("select months from boosts where member_id = 'member_dup'"), [{ months: 3 }], 'one boost')
     t.equal(await count(database, 'webhook_events where event_id = $1', [event.event_id]), 1)
     t.equal(await redis.exists(lockKeyOf(config, event.event_id)), 0, 'the lease is released')
     t.same((await deliver(app, event)).json().status, 'duplicate', 'and the next one is answered from Redis again')

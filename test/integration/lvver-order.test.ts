@@ -1,4 +1,4 @@
-// LVVER step 1 comes first (DESIGN §2): the lease is taken before anything reads the event's keys in
+// LVVER step 1 comes first: the lease is taken before anything reads the event's keys in
 // Redis and before any statement reaches Postgres; a request that fails authentication touches neither.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -10,11 +10,14 @@ import { boostPurchaseEvent, deliver, paddleEvent, paddleId } from '../helpers/p
 import { startOwnRedis } from '../helpers/redis-server.js'
 import { lockKey, markerKey } from '../../services/lvver.js'
 
+const TABLES = ['webhook_events', 'subscriptions', 'boosts', 'badge_purchases', 'idempotency_keys']
+
 /** One line per step of the app's traffic: `redis script:bwAcquire`, `... reply`, `pg webhook_events,boosts`. */
 function summary (sent: Sent[]): string[] {
   return sent.map((s) => {
     if (s.system === 'redis') return `redis ${s.command}${s.phase === 'reply' ? ' reply' : ''}`
-    const tables = [...s.command.matchAll(/(?:insert into|update|from)\s+"(\w+)"/gi)].map((m) => m[1])
+    const tables = [...new Set([...s.command.matchAll(/(?:insert into|update|from)\s+"?(\w+)"?/gi)].map((m) => m[1]))]
+      .filter((name) => TABLES.includes(name ?? ''))
     return `pg ${tables.join(',') || s.command}`
   })
 }
@@ -99,7 +102,7 @@ t.test('a request that fails the signature or the envelope check sends nothing t
     await deliver(app, event, { secret: 'pdl_ntfset_not_ours' }),
     await deliver(app, event, { signature: null }),
     await deliver(app, event, { ts: Math.floor(Date.now() / 1000) - 3600 }),
-    await deliver(app, { ...event, event_id: "evt_1'; drop table webhook_events; --" }),
+    await deliver(app, { ...event, event_id: 42 }),
     await deliver(app, '{"event_id": ')
   ]
   t.same(answers.map((a) => a.statusCode), [401, 401, 401, 400, 400])
