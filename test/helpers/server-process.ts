@@ -1,12 +1,13 @@
 // The real service as a separate process: compiled once per test file into a private directory (tap
 // runs files in parallel, so no two share dist/), started with an environment, every log line kept.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from './redis-server.js'
 import { TEST_SECRET } from './env.js'
+import { copyAssets } from '../../scripts/copy-assets.mjs'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -18,7 +19,7 @@ export function compileService (): string {
   if (compiled !== undefined) return compiled
   const outDir = mkdtempSync(join(tmpdir(), 'bw-build-'))
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { stdio: 'inherit' })
-  cpSync(join(root, 'db/migrations'), join(outDir, 'db/migrations'), { recursive: true })
+  copyAssets(outDir)
   // The compiled files import packages from the project's node_modules.
   execFileSync('ln', ['-s', join(root, 'node_modules'), join(outDir, 'node_modules')])
   process.once('exit', () => { rmSync(outDir, { recursive: true, force: true }) })
