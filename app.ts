@@ -42,7 +42,9 @@ export const REDACTED_PATHS = [
   'config.webhookSecrets',
   'config.adminTokens',
   'config.databaseUrl',
-  'config.redisUrl'
+  'config.redisUrl',
+  'config.redisPassword',
+  'config.paddleApiKey'
 ]
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/

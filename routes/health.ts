@@ -1,4 +1,4 @@
-// Kubernetes probes and the security view (DESIGN §3-4). None of these routes needs Redis to answer.
+// Kubernetes probes and the security view. None of these routes needs Redis to answer.
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from '@sinclair/typebox'
 

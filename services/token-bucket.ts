@@ -1,4 +1,4 @@
-// The fallback that bounds work when Redis fails after the guard let a request in (DESIGN §2, step 1).
+// The fallback that bounds work when Redis fails after the guard let a request in (ARCHITECTURE.md, "The pipeline").
 
 export type Clock = () => number
 

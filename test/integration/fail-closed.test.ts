@@ -1,4 +1,4 @@
-// DESIGN §3: with Redis down, every route flagged `config: { lock: true }` answers 503 before its body is
+// Fail closed: with Redis down, every route flagged `config: { lock: true }` answers 503 before its body is
 // parsed, before authentication and before its handler; the other routes serve; recovery needs no restart.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'

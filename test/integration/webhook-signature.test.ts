@@ -1,4 +1,4 @@
-// DESIGN §4: Paddle-Signature verified over the raw bytes, before anything else; every failure is 401
+// Paddle-Signature verified over the raw bytes, before anything else; every failure is 401
 // `invalid_signature`, takes no lock and writes nothing.
 import t from 'tap'
 import { Redis } from 'ioredis'

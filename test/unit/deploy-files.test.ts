@@ -233,7 +233,7 @@ t.test('docker-compose: healthy Postgres and Redis before the app, which points 
   t.ok(ports.some((p) => p.endsWith(':3000')), 'the app publishes port 3000')
 })
 
-t.test('every alert names a DESIGN §8 metric and carries a summary and a runbook', async (t) => {
+t.test('every alert names a known metric and carries a summary and a runbook', async (t) => {
   const [rules] = await loadYaml('deploy/prometheus/alerts.yml')
   const alerts = sequence(at(rules, 'groups'), 'groups')
     .flatMap((group) => sequence(at(group, 'rules'), 'rules'))

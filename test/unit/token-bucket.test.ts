@@ -1,4 +1,4 @@
-// The fallback token bucket (DESIGN §2 step 1), on an injected clock.
+// The fallback token bucket, on an injected clock.
 import t from 'tap'
 import { OVERFLOW_KEY, TokenBucket, TokenBuckets } from '../../services/token-bucket.js'
 
