@@ -51,7 +51,7 @@ t.test('Redis down: the three lock routes answer 503 with Retry-After: 30 and ne
   const expect503 = async (name: string, answer: Awaited<ReturnType<typeof app.inject>>) => {
     t.equal(answer.statusCode, 503, `${name}: 503`)
     t.equal(answer.headers['retry-after'], '30', `${name}: Retry-After: 30`)
-    t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 }, `${name}: the JSON of DESIGN §3`)
+    t.same(answer.json(), { error: 'service_unavailable', message: answer.json().message, retryAfter: 30 }, `${name}: the fail-closed JSON`)
     t.match(answer.json().message, /redis/i, `${name}: the message says why`)
   }
 
