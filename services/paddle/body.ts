@@ -1,4 +1,5 @@
-// The webhook's raw body, parsed only after its signature verified: strict UTF-8, no prototype-poisoning keys.
+// The webhook's raw body, parsed only after its signature verified: strict UTF-8. Prototype-poisoning keys
+// (`__proto__`, `constructor.prototype`) are dropped, not refused: a signed event is kept, never poisoned.
 import sjson from 'secure-json-parse'
 import { InvalidJsonError } from '../errors.js'
 
@@ -13,9 +14,8 @@ export function parseBody (raw: Buffer): unknown {
   }
   if (text.trim() === '') throw new InvalidJsonError('it is empty')
   try {
-    return sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+    return sjson.parse(text, undefined, { protoAction: 'remove', constructorAction: 'remove' })
   } catch (err) {
-    const reason = err instanceof SyntaxError ? err.message : 'it carries a forbidden key (__proto__ or constructor.prototype)'
-    throw new InvalidJsonError(reason)
+    throw new InvalidJsonError(err instanceof Error ? err.message : 'it cannot be parsed')
   }
 }
