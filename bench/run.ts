@@ -1,10 +1,11 @@
-// `npm run bench [-- --no-soak] [-- --only noop,redis,insert,unique,duplicate,down,soak] [-- --pool-sizes 5,10,20]`
+// `npm run bench [-- --no-soak] [-- --only noop,redis,insert,unique,duplicate,down,replay-storm,bulk-replay,soak] [-- --pool-sizes 5,10,20]`
 //
 // What it measures: the cost of LVVER's safety, each figure beside its ceiling from the same run.
 //
 // Method
-// - `npm run build`, then the built server (`dist/server.js`) as a separate process: NODE_ENV=production,
-//   PADDLE_WEBHOOK_SECRET set, LOG_LEVEL=warn (no per-request log line), BENCH_ROUTES=1. Real Postgres: a
+// - `npm run build`, then the built server (`dist/server.js`) as a separate process: NODE_ENV=bench (production
+//   refuses BENCH_ROUTES; nothing else reads NODE_ENV), PADDLE_WEBHOOK_SECRET set, the example catalogue as
+//   PRICE_CATALOG, LOG_LEVEL=warn (no per-request log line), BENCH_ROUTES=1. Real Postgres: a
 //   fresh database `bw_bench_<ts>` made from BENCH_DATABASE_URL (an admin URL, default
 //   postgres://postgres@127.0.0.1:5432/postgres) and dropped at the end, also on Ctrl-C. Real Redis:
 //   BENCH_REDIS_URL (default redis://127.0.0.1:6379) under a key prefix of this run's own, so nothing
@@ -20,6 +21,10 @@
 //   signature, built by autocannon's setupRequest); a duplicate storm (one signed event, delivered once
 //   beforehand so that every request of the storm is a duplicate); Redis down (a second server whose
 //   REDIS_URL names a port where nothing listens: every webhook answers the fail-closed 503).
+//   Then, on the same server: a replay storm with the markers lost (every unique event sent so far,
+//   delivered again once each after its Redis marker was deleted, so every request reaches Postgres; with
+//   the Postgres sessions opened meanwhile) and the operator's bulk replay (BENCH_BULK_EVENTS badge
+//   payments kept as needs_review, their purchases then created, then POST /admin/events/replay).
 //   Then 100,000 unique events (BENCH_SOAK_EVENTS) on a fresh server after a warm-up, with its RSS
 //   (/proc/<pid>/status VmRSS) after start-up, at the start, the end and the peak, and its V8 heap (/metrics).
 // - For each scenario: requests/s (autocannon's mean of per-second samples), p50 and p99 latency (ms),
@@ -65,6 +70,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const SECRET = 'pdl_ntfset_bench_secret'
+const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef0123'
 // The server's default signature tolerance: the duplicate storm's one signature must stay valid throughout.
 const TOLERANCE_SECONDS = 300
 const CLOCK_TICKS = 100
@@ -99,11 +105,14 @@ async function startServer (env: Record<string, string>, redisDown = false): Pro
     cwd: root,
     env: {
       ...process.env,
-      NODE_ENV: 'production',
+      // Not production: BENCH_ROUTES is refused there. Nothing else in the service reads NODE_ENV.
+      NODE_ENV: 'bench',
       LOG_LEVEL: LOG_LEVEL,
       HOST: '127.0.0.1',
       PORT: String(port),
       PADDLE_WEBHOOK_SECRET: SECRET,
+      PRICE_CATALOG: 'dist/catalog.example.json',
+      ADMIN_API_TOKEN: ADMIN_TOKEN,
       BENCH_ROUTES: '1',
       ...env
     },
@@ -222,7 +231,15 @@ function cpuShare (from: CpuSnapshot, to: CpuSnapshot, serverPid: number): CpuSh
 }
 
 // A boost purchase in Paddle's shape, padded with realistic line items and payment details to about 1 KB.
-function eventBody (eventId: string): string {
+// The example catalogue's prices (the bench server runs with it as PRICE_CATALOG).
+const CATALOG = JSON.parse(readFileSync(new URL('../catalog.example.json', import.meta.url), 'utf8')) as { prices: Record<string, { grant: string, months?: number, badgeId?: string }> }
+const priceOf = (grant: string, test: (entry: { months?: number, badgeId?: string }) => boolean): string =>
+  Object.entries(CATALOG.prices).find(([, entry]) => entry.grant === grant && test(entry))?.[0] ?? ''
+const BOOST_PRICE = priceOf('boost', (entry) => entry.months === 3)
+const BADGE_PRICE = priceOf('badge', (entry) => entry.badgeId === 'badge_gold')
+
+/** A transaction.completed in Paddle's shape, ~1 KB: a 3-month boost, or a gold badge for `purchase_id`. */
+function eventBody (eventId: string, priceId = BOOST_PRICE, customData: Record<string, string> = {}): string {
   const suffix = eventId.slice(4)
   const now = new Date().toISOString()
   return JSON.stringify({
@@ -238,11 +255,11 @@ function eventBody (eventId: string): string {
       currency_code: 'USD',
       origin: 'web',
       collection_mode: 'automatic',
-      custom_data: { type: 'boost_purchase', community_id: 'community_bench', member_id: 'member_bench', months: 3 },
-      items: [{ price: { id: 'pri_01hv8boost3months00000000', description: 'Community boost, 3 months', unit_price: { amount: '1500', currency_code: 'USD' } }, quantity: 1 }],
+      custom_data: { community_id: 'community_bench', member_id: 'member_bench', ...customData },
+      items: [{ price_id: priceId, price: { id: priceId, description: 'Community boost, 3 months', unit_price: { amount: '1500', currency_code: 'USD' } }, quantity: 1 }],
       details: {
         totals: { subtotal: '1500', tax: '0', discount: '0', total: '1500', grand_total: '1500', fee: '120', earnings: '1380', currency_code: 'USD' },
-        line_items: [{ id: 'txnitm_01hv8wxyz00000000000000', price_id: 'pri_01hv8boost3months00000000', quantity: 1, totals: { subtotal: '1500', tax: '0', discount: '0', total: '1500' }, product: { id: 'pro_01hv8boost0000000000000', name: 'Boost' } }]
+        line_items: [{ id: 'txnitm_01hv8wxyz00000000000000', price_id: priceId, quantity: 1, totals: { subtotal: '1500', tax: '0', discount: '0', total: '1500' }, product: { id: 'pro_01hv8boost0000000000000', name: 'Boost' } }]
       },
       payments: [{ payment_attempt_id: '1f2e3d4c-0000-4000-8000-000000000000', amount: '1500', status: 'captured', method_details: { type: 'card', card: { type: 'visa', last4: '4242', expiry_month: 1, expiry_year: 2030 } } }],
       billed_at: now
@@ -267,6 +284,8 @@ interface Row {
   /** The server's CPU time per answered request, in microseconds. */
   serverCpuUsPerRequest: number
   cpu: CpuShare
+  /** Replay storm: Postgres sessions opened for the bench database during the scenario. */
+  newPostgresSessions?: number
 }
 
 /** 2xx answers to new events, and how many requests were still in flight when a timed run stopped. */
@@ -319,9 +338,86 @@ async function run (scenario: string, server: Server, options: autocannon.Option
 const jsonPost = (base: string, path: string, body: string): autocannon.Options =>
   ({ url: `${base}${path}`, method: 'POST', headers: { 'content-type': 'application/json' }, body })
 
+/** Every unique event's body, kept for the replay storm (markers lost) that redelivers them. */
+const sentBodies: string[] = []
 const signedRequest = (): autocannon.Request => {
   const body = eventBody(newEventId())
+  if (sentBodies.length < MAX_KEPT_BODIES) sentBodies.push(body)
   return { method: 'POST', path: '/billing/webhook', body, headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) } }
+}
+const MAX_KEPT_BODIES = 200_000
+/** Redelivers the kept bodies in order, each once, re-signed (the signature's ts must stay within tolerance). */
+const redelivery = (bodies: string[]): () => autocannon.Request => {
+  let next = 0
+  return () => {
+    const body = bodies[next++ % bodies.length] ?? ''
+    return { method: 'POST', path: '/billing/webhook', body, headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) } }
+  }
+}
+
+/** Sessions ever opened on the bench database (pg_stat_database.sessions, Postgres 14+). */
+async function databaseSessions (): Promise<number> {
+  const { rows: [row] } = await admin.query<{ sessions: string }>('select sessions from pg_stat_database where datname = $1', [dbName])
+  return Number(row?.sessions ?? NaN)
+}
+
+const BULK_EVENTS = Number(process.env.BENCH_BULK_EVENTS ?? 2000)
+
+/**
+ * The operator's bulk replay: BULK_EVENTS badge payments that named no purchase wait as needs_review; the
+ * operator makes the purchases they name (the fix), then replays them with POST /admin/events/replay,
+ * 1,000 at a time. Reported as events replayed per second.
+ */
+async function bulkReplay (server: Server, pool: Row['pool']): Promise<Row> {
+  const purchases: string[] = []
+  for (let i = 0; i < BULK_EVENTS; i++) {
+    const purchaseId = `bp_bench_${runId}_${pool}_${i}`
+    purchases.push(purchaseId)
+    const body = eventBody(newEventId(), BADGE_PRICE, { purchase_id: purchaseId })
+    const answer = await fetch(`${server.url}/billing/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) }, body })
+    if ((await answer.json() as { status?: string }).status !== 'needs_review') throw new Error('a badge payment for no purchase should wait for review')
+  }
+  const db = new pg.Client({ connectionString: databaseUrl.toString() })
+  await db.connect()
+  try {
+    await db.query(`insert into badge_purchases (id, member_id, community_id, badge_id, price_id, status)
+      select id, 'member_bench', 'community_bench', 'badge_gold', $2, 'pending' from unnest($1::text[]) as id`, [purchases, BADGE_PRICE])
+  } finally {
+    await db.end()
+  }
+  const before = cpuSnapshot()
+  const started = performance.now()
+  let replayed = 0
+  const outcomes: Record<string, number> = {}
+  for (;;) {
+    const answer = await fetch(`${server.url}/admin/events/replay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ status: 'needs_review', type: 'transaction.completed', limit: 1000 })
+    })
+    const result = await answer.json() as { replayed: number, outcomes: Record<string, number> }
+    for (const [key, n] of Object.entries(result.outcomes)) outcomes[key] = (outcomes[key] ?? 0) + n
+    replayed += result.replayed
+    if (result.replayed === 0) break
+  }
+  const seconds = (performance.now() - started) / 1000
+  const after = cpuSnapshot()
+  const serverTicks = (after.procs.get(server.pid)?.ticks ?? 0) - (before.procs.get(server.pid)?.ticks ?? 0)
+  process.stderr.write(`bulk replay: ${replayed} events in ${seconds.toFixed(1)} s, ${JSON.stringify(outcomes)}\n`)
+  return {
+    scenario: `operator bulk replay (${BULK_EVENTS.toLocaleString('en')} needs_review events, 1,000 per request)`,
+    pool,
+    rps: Math.round(replayed / seconds),
+    p50: NaN,
+    p99: NaN,
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0,
+    requests: replayed,
+    statusCodes: outcomes,
+    serverCpuUsPerRequest: replayed > 0 ? Math.round(serverTicks / CLOCK_TICKS * 1e6 / replayed) : NaN,
+    cpu: cpuShare(before, after, server.pid)
+  }
 }
 
 const only = args.only?.split(',').map((name) => name.trim())
@@ -337,13 +433,13 @@ await sleep(1000)
 const background = cpuShare(idleBefore, cpuSnapshot(), -1)
 
 /** Deletes this run's keys (SCAN + UNLINK under its own prefix only): a full run leaves ~10^5 markers. */
-async function deleteRunKeys (): Promise<number> {
+async function deleteRunKeys (prefix = KEY_PREFIX): Promise<number> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
   let deleted = 0
   try {
     await redis.connect()
-    for await (const keys of redis.scanStream({ match: `${KEY_PREFIX}*`, count: 1000 }) as AsyncIterable<string[]>) {
+    for await (const keys of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>) {
       if (keys.length > 0) deleted += await redis.unlink(...keys)
     }
   } finally {
@@ -410,6 +506,17 @@ try {
       }
       if (down !== undefined) add(await run('webhook: Redis down (503)', down, { url: down.url, requests: [{ setupRequest: signedRequest }] }, pool))
     }
+    if (wanted('replay-storm') && sentBodies.length > 0) {
+      // Every event already recorded and every marker gone (an eviction, a failover, a flush): each request
+      // goes to Postgres, where the record's conflict clause answers duplicate without an error.
+      const bodies = sentBodies.splice(0, sentBodies.length)
+      await deleteRunKeys(`${KEY_PREFIX}${pool}:processed:`)
+      const sessionsBefore = await databaseSessions()
+      const row = await run(`webhook: replay storm, markers lost (${bodies.length.toLocaleString('en')} recorded events)`, server,
+        { url, amount: bodies.length, requests: [{ setupRequest: redelivery(bodies) }] }, pool, undefined, false)
+      rows.push({ ...row, newPostgresSessions: await databaseSessions() - sessionsBefore })
+    }
+    if (wanted('bulk-replay')) rows.push(await bulkReplay(server, pool))
     if (down !== undefined) await stopServer(down)
     await stopServer(server)
     if (args.soak && wanted('soak') && pool === poolSizes[0]) {
@@ -450,7 +557,7 @@ try {
   const db = new pg.Client({ connectionString: databaseUrl.toString() })
   await db.connect()
   try {
-    const [events] = (await db.query<{ n: number }>('select count(*)::int as n from webhook_events')).rows
+    const [events] = (await db.query<{ n: number }>("select count(*)::int as n from webhook_events where payload->'data'->'custom_data'->>'purchase_id' is null")).rows
     const [boosts] = (await db.query<{ n: number }>('select count(*)::int as n from boosts')).rows
     consistency.acknowledged = counted.ok2xx
     consistency.webhookEventRows = events?.n ?? NaN
