@@ -72,14 +72,14 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // Order matters (ARCHITECTURE.md, "Plugin order"): config and logging, the one error handler, Postgres
-  // and the price catalogue, Redis, metrics, the fail-closed guard, the lock, authentication, the inbox
+  // Order matters (ARCHITECTURE.md, "Plugin order"): config and logging, the one error handler, the price
+  // catalogue (a bad file stops the start before anything connects), Postgres, Redis, metrics, the fail-closed guard, the lock, authentication, the inbox
   // and idempotency keys that run on all of it, and only then the routes.
   await app.register(configPlugin, { config })
   await app.register(lifecyclePlugin)
   await app.register(errorsPlugin)
-  await app.register(dbPlugin)
   await app.register(catalogPlugin)
+  await app.register(dbPlugin)
   await app.register(redisPlugin)
   await app.register(metricsPlugin)
   await app.register(redisGuard)
