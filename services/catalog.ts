@@ -16,24 +16,18 @@ export const BoostGrant = Type.Object({
   months: Type.Integer({ minimum: 1, maximum: 120, description: 'an integer from 1 to 120' })
 }, { additionalProperties: false })
 
+/** A name in the catalogue; `description` is what an error message says it must be. */
+const Name = (maxLength: number, pattern: string, description: string) => Type.String({ minLength: 1, maxLength, pattern, description })
+
 export const TierGrant = Type.Object({
   grant: Type.Literal('tier'),
-  tier: Type.String({
-    minLength: 1,
-    maxLength: 32,
-    pattern: '^[a-z0-9_-]+$',
-    description: 'a tier name of 1 to 32 characters: lowercase letters, digits, "_" or "-"'
-  })
+  tier: Name(32, '^[a-z0-9_-]+$', 'a tier name of 1 to 32 characters: lowercase letters, digits, "_" or "-"')
 }, { additionalProperties: false })
 
 export const BadgeGrant = Type.Object({
   grant: Type.Literal('badge'),
-  badgeId: Type.String({
-    minLength: 1,
-    maxLength: 128,
-    pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$',
-    description: 'a badge id of 1 to 128 characters: letters, digits, "_", ".", ":" or "-", starting with a letter or digit'
-  })
+  badgeId: Name(128, '^[A-Za-z0-9][A-Za-z0-9_.:-]*$',
+    'a badge id of 1 to 128 characters: letters, digits, "_", ".", ":" or "-", starting with a letter or digit')
 }, { additionalProperties: false })
 
 export const PriceGrant = Type.Union([BoostGrant, TierGrant, BadgeGrant])

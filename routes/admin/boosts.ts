@@ -1,7 +1,8 @@
 // POST /admin/boosts (grant a boost by hand, idempotent, LVVER on the key) and GET /admin/boosts.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ErrorBody } from '../../plugins/errors.js'
+import { sendIdempotent } from '../../plugins/idempotency.js'
 import { grantBoost, listBoosts } from '../../services/boosts.js'
 import { Id, OneOf } from '../schemas.js'
 
@@ -38,12 +39,7 @@ const adminBoostRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { lock: true },
     onRequest: app.authenticate,
     schema: { body: GrantBody, response: { 201: Boost, '4xx': ErrorBody, '5xx': ErrorBody } }
-  }, async (request, reply) => {
-    const { answer, replayed } = await grantBoost(app.idempotency, request.headers['idempotency-key'], request.body)
-    if (replayed) reply.header('idempotent-replayed', 'true')
-    // The stored answer is the first one, whatever its status: a 201 with the boost.
-    return reply.code(answer.statusCode).send(answer.body as Static<typeof Boost>)
-  })
+  }, async (request, reply) => sendIdempotent(reply, await grantBoost(app.idempotency, request.headers['idempotency-key'], request.body)))
 
   app.get('/admin/boosts', {
     onRequest: app.authenticate,

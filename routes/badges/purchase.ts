@@ -1,7 +1,8 @@
 // POST /badges/purchase: starts a badge purchase (services/badges.ts) and answers the checkout to open.
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ErrorBody } from '../../plugins/errors.js'
+import { sendIdempotent } from '../../plugins/idempotency.js'
 import { startBadgePurchase } from '../../services/badges.js'
 import { Id } from '../schemas.js'
 
@@ -30,12 +31,7 @@ const badgeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { lock: true },
     onRequest: app.authenticate,
     schema: { body: PurchaseBody, response: { 201: Started, '4xx': ErrorBody, '5xx': ErrorBody } }
-  }, async (request, reply) => {
-    const { answer, replayed } = await startBadgePurchase(app.idempotency, app.catalog, request.headers['idempotency-key'], request.body)
-    if (replayed) reply.header('idempotent-replayed', 'true')
-    // The stored answer: a 201 with the checkout, or the 409 already_owned it was the first time.
-    return reply.code(answer.statusCode).send(answer.body as Static<typeof Started>)
-  })
+  }, async (request, reply) => sendIdempotent(reply, await startBadgePurchase(app.idempotency, app.catalog, request.headers['idempotency-key'], request.body)))
 }
 
 export default badgeRoutes
