@@ -266,6 +266,40 @@ t.test('every alert names a known metric and carries a summary and a runbook', a
   t.equal(redisDown?.for, '1m', 'Redis down alerts after 1m')
 })
 
+// What `--omit=optional` leaves out of the runtime image, on top of `--omit=dev`, and why the service can do without.
+const OPTIONAL_NOT_LOADED: Record<string, string> = {
+  'pg-cloudflare': 'pg requires it only inside a Cloudflare Worker',
+  '@types/pg': 'type definitions, an optional peer of drizzle-orm',
+  '@types/node': 'type definitions, reached through @types/pg',
+  'undici-types': 'type definitions, reached through @types/node'
+}
+
+t.test('the optional packages the runtime image omits are only ones the service never loads', async (t) => {
+  const lock = mapping(JSON.parse(await readText('package-lock.json')), 'package-lock.json')
+  const packages = mapping(lock.packages, 'lock packages')
+  // npm marks a package optional, or devOptional when it is reached through both; --omit=dev keeps those.
+  const omitted = Object.entries(packages)
+    .filter(([path, entry]) => path !== '' && at(entry, 'dev') !== true && (at(entry, 'optional') === true || at(entry, 'devOptional') === true))
+    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length))
+  t.ok(omitted.includes('pg-cloudflare'), 'pg-cloudflare is among them (the check sees the lockfile)')
+  for (const name of omitted) {
+    t.ok(name in OPTIONAL_NOT_LOADED, `${name} is known to be unused at run time: a new optional package needs a look before the image drops it`)
+  }
+  // What the build compiles (tsconfig.build.json) is what the image runs.
+  const build = mapping(JSON.parse(await readText('tsconfig.build.json')), 'tsconfig.build.json')
+  const roots = sequence(build.include, 'include').map(String)
+  const files: string[] = []
+  for (const entry of roots) {
+    if (entry.endsWith('.ts')) files.push(entry)
+    else files.push(...(await readdir(new URL(`${entry}/`, root), { recursive: true })).filter((n) => n.endsWith('.ts')).map((n) => `${entry}/${n}`))
+  }
+  t.ok(files.includes('server.ts') && files.includes('db/client.ts'), `the service's ${files.length} source files are read`)
+  const sources = (await Promise.all(files.map(readText))).join('\n')
+  for (const name of Object.keys(OPTIONAL_NOT_LOADED)) {
+    t.notMatch(sources, new RegExp(`(from|import\\(|require\\() *'${name}'`), `the service does not load ${name}`)
+  }
+})
+
 /** Dockerfile instructions per stage, with continuations joined and comments dropped. */
 function dockerStages (source: string): Array<{ from: string, instructions: Array<{ op: string, args: string }> }> {
   const lines = source.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((line) => line.trim())
@@ -296,6 +330,7 @@ t.test('the Dockerfile ships production dependencies only and runs node as a non
   t.ok(user !== undefined && !/^(root|0)(:|$)/.test(user), `final USER is non-root (${String(user)})`)
   const runs = all('RUN').join('\n')
   t.match(runs, /npm ci\b[^\n]*--omit=dev/, 'production dependencies only')
+  t.match(runs, /npm ci\b[^\n]*--omit=optional/, 'no optional packages (see the next test)')
   t.notMatch(runs, /--only=production/, 'not the deprecated --only=production')
   t.notMatch(runs, /npm (install|i)\b/, 'the lockfile decides the versions')
   t.ok(all('ENV').some((env) => /\bNODE_ENV=production\b/.test(env)), 'NODE_ENV=production')
