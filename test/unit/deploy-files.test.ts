@@ -232,6 +232,16 @@ t.test('docker-compose: healthy Postgres and Redis before the app, which points 
   t.doesNotThrow(() => loadConfig({ ...env, NODE_ENV: 'production' }), 'the app environment is a valid production config')
   const ports = sequence(at(services, 'app.ports'), 'app ports').map(String)
   t.ok(ports.some((p) => p.endsWith(':3000')), 'the app publishes port 3000')
+  // A file compose names in the image: dist/ holds what `npm run build` puts there; anything else needs a COPY.
+  const runtime = dockerStages(await readText('Dockerfile')).at(-1)
+  const copied = (runtime?.instructions ?? []).filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args)
+  const build = text(at(JSON.parse(await readText('package.json')), 'scripts.build'), 'build script')
+  for (const [key, value] of Object.entries(env)) {
+    if (!value.startsWith('/app/')) continue
+    const file = value.slice('/app/'.length)
+    const inImage = file.startsWith('dist/') ? build.includes(`'${file}'`) : copied.some((args) => args.split(/\s+/).includes(file))
+    t.ok(inImage, `${key} names ${value}, which the image has`)
+  }
   // podman-compose does not wait for service_healthy: an app that meets a slow Postgres exits 1, and comes back.
   t.ok(['on-failure', 'unless-stopped', 'always'].includes(String(at(services, 'app.restart'))), 'the app restarts on failure')
 })
