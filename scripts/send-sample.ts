@@ -12,7 +12,8 @@ import { startErrorLine } from '../services/start-error.js'
 const USAGE = `Usage: npm run send-sample [-- [--type subscription|boost|badge] [--event-id evt_x] [--url URL] [--times N]]
 
 Signs a sample Paddle event with PADDLE_WEBHOOK_SECRET (unset: the development secret the service keeps in
-DATA_DIR/dev-webhook-secret) and posts it N times, as a retrying provider would.
+DATA_DIR/dev-webhook-secret) and posts it N times, as a retrying provider would. Its price is the first one
+of PRICE_CATALOG (unset: the example catalogue) that grants what --type buys.
 
   --type      subscription: subscription.created (the default); boost or badge: transaction.completed
   --event-id  the event's id (default: a new one)
@@ -111,8 +112,14 @@ function sampleEvent (): object {
 }
 
 const url = values.url ?? `http://127.0.0.1:${process.env.PORT ?? 3000}/billing/webhook`
-const body = JSON.stringify(sampleEvent())
 const key = secret()
+let body: string
+try {
+  body = JSON.stringify(sampleEvent())
+} catch (err) {
+  // A PRICE_CATALOG that cannot be read, or one without a price for this type.
+  fail(startErrorLine(err), 1)
+}
 for (let attempt = 1; attempt <= Number(values.times); attempt++) {
   let response: Response
   try {

@@ -48,12 +48,16 @@ t.test('a usage error is one line on stderr and exit 2, never a stack trace', as
   }
 })
 
-t.test('no secret, or no service: one line saying what to do, exit 1', async (t) => {
+t.test('no secret, no usable catalogue, or no service: one line saying what to do, exit 1', async (t) => {
   const empty = mkdtempSync(join(tmpdir(), 'bw-sample-'))
   t.teardown(() => { rmSync(empty, { recursive: true, force: true }) })
   const noSecret = await sendSample([], { DATA_DIR: empty })
   t.equal(noSecret.code, 1)
   t.equal(noSecret.stderr, `send-sample: no PADDLE_WEBHOOK_SECRET and no ${empty}/dev-webhook-secret: start the service first (npm start) or set the secret\n`)
+
+  const badCatalog = await sendSample([], { PADDLE_WEBHOOK_SECRET: TEST_SECRET, PRICE_CATALOG: join(empty, 'missing.json') })
+  t.equal(badCatalog.code, 1)
+  t.equal(badCatalog.stderr, `send-sample: PRICE_CATALOG ${empty}/missing.json: cannot be read (ENOENT)\n`)
 
   const url = `http://127.0.0.1:${await freePort()}/billing/webhook`
   const noService = await sendSample(['--url', url], { PADDLE_WEBHOOK_SECRET: TEST_SECRET })
