@@ -1,9 +1,13 @@
 // The deployment files cannot be built or applied here, so their load-bearing properties are checked as data.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { CONFIG_VARIABLES, loadConfig } from '../../config.js'
 import { DEFAULT_TEST_DATABASE_URL, DEFAULT_TEST_REDIS_URL } from '../helpers/env.js'
+import { copyAssets } from '../../scripts/copy-assets.mjs'
 
 const root = new URL('../../', import.meta.url)
 
@@ -235,11 +239,15 @@ t.test('docker-compose: healthy Postgres and Redis before the app, which points 
   // A file compose names in the image: dist/ holds what `npm run build` puts there; anything else needs a COPY.
   const runtime = dockerStages(await readText('Dockerfile')).at(-1)
   const copied = (runtime?.instructions ?? []).filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args)
-  const build = text(at(JSON.parse(await readText('package.json')), 'scripts.build'), 'build script')
+  const assets = mkdtempSync(join(tmpdir(), 'bw-assets-'))
+  t.teardown(() => { rmSync(assets, { recursive: true, force: true }) })
+  copyAssets(assets)
   for (const [key, value] of Object.entries(env)) {
     if (!value.startsWith('/app/')) continue
     const file = value.slice('/app/'.length)
-    const inImage = file.startsWith('dist/') ? build.includes(`'${file}'`) : copied.some((args) => args.split(/\s+/).includes(file))
+    const inImage = file.startsWith('dist/')
+      ? existsSync(join(assets, file.slice('dist/'.length)))
+      : copied.some((args) => args.split(/\s+/).includes(file))
     t.ok(inImage, `${key} names ${value}, which the image has`)
   }
   // podman-compose does not wait for service_healthy: an app that meets a slow Postgres exits 1, and comes back.
@@ -377,6 +385,30 @@ t.test('the Dockerfile ships production dependencies only and runs node as a non
 
   const ignored = (await readText('.dockerignore')).split(/\r?\n/).map((line) => line.trim())
   for (const entry of ['node_modules', 'dist', '.git', '.data']) t.ok(ignored.includes(entry), `.dockerignore has ${entry}`)
+})
+
+/** Whether .dockerignore keeps `path` out of the build context: the last pattern that matches decides. */
+function dockerIgnores (patterns: string[], path: string): boolean {
+  let excluded = false
+  for (const line of patterns) {
+    if (line === '' || line.startsWith('#')) continue
+    const negated = line.startsWith('!')
+    const pattern = negated ? line.slice(1) : line
+    const glob = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/.*)?$`)
+    if (glob.test(path) || (!pattern.includes('/') && glob.test(path.slice(path.lastIndexOf('/') + 1)))) excluded = !negated
+  }
+  return excluded
+}
+
+t.test('what npm run build runs in the build stage is in the build context', async (t) => {
+  const patterns = (await readText('.dockerignore')).split(/\r?\n/).map((line) => line.trim())
+  t.ok(dockerIgnores(patterns, 'scripts/send-sample.ts') && dockerIgnores(patterns, 'README.md'), 'the matcher sees what is left out')
+  const build = text(at(JSON.parse(await readText('package.json')), 'scripts.build'), 'build script')
+  const files = [...build.matchAll(/\bnode\s+(\S+\.[cm]?js)\b/g)].map((match) => match[1] ?? '')
+  const project = text(/-p\s+(\S+)/.exec(build)?.[1], 'tsc project')
+  for (const file of [...files, project, 'catalog.example.json', 'db/migrations/meta/_journal.json']) {
+    t.notOk(dockerIgnores(patterns, file), `${file} reaches the build stage`)
+  }
 })
 
 // What `--omit=optional` leaves out of the runtime image, on top of `--omit=dev`, and why the service can do without.
