@@ -12,9 +12,11 @@ FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No production dependency has an install script, so none is run.
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-# dist/ includes db/migrations (copied by npm run build), read at start.
+# No production dependency has an install script, so none is run. --omit=optional leaves out what the
+# service never loads: pg-cloudflare (pg uses it on Cloudflare Workers only) and the type definitions that
+# drizzle-orm's optional peer @types/pg drags in (@types/pg, @types/node, undici-types).
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+# dist/ includes db/migrations and catalog.example.json (copied by npm run build), read at start.
 COPY --from=build /app/dist ./dist
 # Only used without DATABASE_URL (embedded PGlite); the code stays owned by root, read-only for the app.
 RUN mkdir -p /app/.data && chown node:node /app/.data

@@ -4,6 +4,7 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { startErrorLine } from './services/start-error.js'
 
 function configOrExit (): Config {
   try {
@@ -32,11 +33,7 @@ async function appOrExit (config: Config): Promise<FastifyInstance> {
   try {
     return await buildApp(config)
   } catch (err) {
-    const cause = (err as { cause?: unknown }).cause
-    const detail = cause instanceof Error && cause.message !== '' ? `: ${cause.message}` : ''
-    // The first line only: drizzle's message goes on with the failed query's text and parameters.
-    const message = (err instanceof Error ? err.message || err.name : String(err)).split('\n')[0]
-    process.stderr.write(`Could not start: ${message}${detail}\n`)
+    process.stderr.write(`Could not start: ${startErrorLine(err)}\n`)
     process.exit(1)
   }
 }
@@ -58,6 +55,6 @@ closeWithGrace({ delay: config.shutdownGraceMs }, async ({ signal, err }) => {
 try {
   await app.listen({ port: config.port, host: config.host })
 } catch (err) {
-  app.log.fatal({ err }, 'could not listen')
+  process.stderr.write(`Could not start: ${startErrorLine(err)}\n`)
   process.exit(1)
 }

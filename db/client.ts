@@ -1,11 +1,11 @@
 // Opens the database: a pg Pool when DATABASE_URL is set, embedded PGlite otherwise; one runner of the
 // statement catalogue over both, and drizzle for migrations and tests.
-import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { ExtractTablesWithRelations } from 'drizzle-orm'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
 import * as schema from './schema.js'
 import type { Statement } from './statements.js'
+import { ensureWritableDataDir } from './data-dir.js'
 
 /** The one method the pool's error listener needs; pino and Fastify's logger both fit. */
 export interface WarnLogger { warn(obj: object, msg: string): void }
@@ -119,7 +119,7 @@ async function openPglite (dataDir: string): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite')
   const { drizzle } = await import('drizzle-orm/pglite')
   const { migrate } = await import('drizzle-orm/pglite/migrator')
-  if (!dataDir.includes('://')) mkdirSync(dataDir, { recursive: true })
+  if (!dataDir.includes('://')) ensureWritableDataDir(dataDir)
   const client = await PGlite.create(dataDir)
   const db = drizzle(client, { schema }) as unknown as Db
   const query = (target: Pick<typeof client, 'query'>) => async <Row>(statement: Statement, values: Record<string, unknown>) => {

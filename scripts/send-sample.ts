@@ -1,5 +1,5 @@
-// `npm run send-sample [-- --type boost|subscription|badge] [--event-id evt_x] [--url http://...]`:
-// signs a sample Paddle event with the configured secret and posts it twice, as a retrying provider would.
+// `npm run send-sample [-- --type boost|subscription|badge] [--event-id evt_x] [--url http://...] [--times N]`:
+// signs a sample Paddle event with the configured secret and posts it (twice by default), as a retrying provider would.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -7,15 +7,54 @@ import { randomBytes } from 'node:crypto'
 import { EXAMPLE_CATALOG } from '../plugins/catalog.js'
 import { loadPriceCatalog } from '../services/catalog.js'
 import { signPaddleBody } from '../services/paddle/signature.js'
+import { startErrorLine } from '../services/start-error.js'
 
-const { values } = parseArgs({
-  options: {
-    type: { type: 'string', default: 'subscription' },
-    'event-id': { type: 'string' },
-    url: { type: 'string' },
-    times: { type: 'string', default: '2' }
+const USAGE = `Usage: npm run send-sample [-- [--type subscription|boost|badge] [--event-id evt_x] [--url URL] [--times N]]
+
+Signs a sample Paddle event with PADDLE_WEBHOOK_SECRET (unset: the development secret the service keeps in
+DATA_DIR/dev-webhook-secret) and posts it N times, as a retrying provider would. Its price is the first one
+of PRICE_CATALOG (unset: the example catalogue) that grants what --type buys.
+
+  --type      subscription: subscription.created (the default); boost or badge: transaction.completed
+  --event-id  the event's id (default: a new one)
+  --url       where to post (default: http://127.0.0.1:$PORT/billing/webhook, PORT 3000)
+  --times     how many deliveries (default: 2)
+  -h, --help  this text
+`
+const TYPES = ['subscription', 'boost', 'badge']
+
+/** One line, never a stack trace: this is among the first commands a new user types. Status 2: a usage error. */
+function fail (message: string, status = 2): never {
+  process.stderr.write(`send-sample: ${message}${status === 2 ? ' (see npm run send-sample -- --help)' : ''}\n`)
+  process.exit(status)
+}
+
+function parse () {
+  try {
+    return parseArgs({
+      options: {
+        type: { type: 'string', default: 'subscription' },
+        'event-id': { type: 'string' },
+        url: { type: 'string' },
+        times: { type: 'string', default: '2' },
+        help: { type: 'boolean', short: 'h', default: false }
+      }
+    })
+  } catch (err) {
+    return fail((err as Error).message)
   }
-})
+}
+
+const { values } = parse()
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+if (!TYPES.includes(values.type)) fail(`--type must be one of ${TYPES.join(', ')}, not '${values.type}'`)
+if (!/^[1-9][0-9]{0,2}$/.test(values.times)) fail(`--times must be a whole number from 1 to 999, not '${values.times}'`)
+if (values.url !== undefined && !/^https?:$/.test(URL.parse(values.url)?.protocol ?? '')) {
+  fail(`--url must be an http:// or https:// URL such as http://127.0.0.1:3000/billing/webhook, not '${values.url}'`)
+}
 
 function secret (): string {
   const configured = process.env.PADDLE_WEBHOOK_SECRET?.split(',')[0]?.trim()
@@ -24,7 +63,7 @@ function secret (): string {
   try {
     return readFileSync(file, 'utf8').trim()
   } catch {
-    throw new Error(`No PADDLE_WEBHOOK_SECRET and no ${file}: start the service first (npm start) or set the secret.`)
+    return fail(`no PADDLE_WEBHOOK_SECRET and no ${file}: start the service first (npm start) or set the secret`, 1)
   }
 }
 
@@ -73,13 +112,25 @@ function sampleEvent (): object {
 }
 
 const url = values.url ?? `http://127.0.0.1:${process.env.PORT ?? 3000}/billing/webhook`
-const body = JSON.stringify(sampleEvent())
 const key = secret()
+let body: string
+try {
+  body = JSON.stringify(sampleEvent())
+} catch (err) {
+  // A PRICE_CATALOG that cannot be read, or one without a price for this type.
+  fail(startErrorLine(err), 1)
+}
 for (let attempt = 1; attempt <= Number(values.times); attempt++) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, key) },
-    body
-  })
+  let response: Response
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, key) },
+      body
+    })
+  } catch (err) {
+    // fetch's own message is "fetch failed"; the reason (ECONNREFUSED...) is its cause.
+    fail(`could not reach ${url}: ${startErrorLine((err as Error).cause ?? err)} (is the service running? npm start)`, 1)
+  }
   console.log(`delivery ${attempt}: ${response.status} ${await response.text()}`)
 }

@@ -1,7 +1,7 @@
 // The real service as a separate process: compiled once per test file into a private directory (tap
 // runs files in parallel, so no two share dist/), started with an environment, every log line kept.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -22,6 +22,8 @@ export function compileService (): string {
   copyAssets(outDir)
   // The compiled files import packages from the project's node_modules.
   execFileSync('ln', ['-s', join(root, 'node_modules'), join(outDir, 'node_modules')])
+  // mkdtemp makes it 0700; a test may run the service as another uid (options.uid).
+  chmodSync(outDir, 0o755)
   process.once('exit', () => { rmSync(outDir, { recursive: true, force: true }) })
   compiled = outDir
   return outDir
@@ -39,13 +41,25 @@ export interface ServerProcess {
   ready(ms?: number): Promise<void>
 }
 
-export async function startServerProcess (t: Teardown, env: Record<string, string>, options: { waitReady?: boolean } = {}): Promise<ServerProcess> {
+export interface StartOptions {
+  /** Default true: resolve once /health/ready answers 200. */
+  waitReady?: boolean
+  /** Run the process as this uid (and gid): only root may, to meet permissions as the image's uid 1000 does. */
+  uid?: number
+}
+
+export async function startServerProcess (t: Teardown, env: Record<string, string>, options: StartOptions = {}): Promise<ServerProcess> {
   const outDir = compileService()
   const port = Number(env.PORT ?? await freePort())
-  const child = spawn(process.execPath, [join(outDir, 'server.js')], {
+  const argv = [process.execPath, join(outDir, 'server.js')]
+  // tap's coverage hook, which it adds to NODE_OPTIONS, would have the process write into the project's
+  // .tap/ at exit, which another uid may not: that process runs without it (its lines go uncounted).
+  const [command = '', ...args] = options.uid === undefined ? argv : ['env', '-u', 'NODE_OPTIONS', ...argv]
+  const child = spawn(command, args, {
     cwd: outDir,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), PADDLE_WEBHOOK_SECRET: TEST_SECRET, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid })
   })
   const lines: string[] = []
   // A chunk may end mid-line (or mid-character): keep the tail until its newline, so a secret split

@@ -1,8 +1,13 @@
 // The deployment files cannot be built or applied here, so their load-bearing properties are checked as data.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { readFile, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import { CONFIG_VARIABLES, loadConfig } from '../../config.js'
+import { DEFAULT_TEST_DATABASE_URL, DEFAULT_TEST_REDIS_URL } from '../helpers/env.js'
+import { copyAssets } from '../../scripts/copy-assets.mjs'
 
 const root = new URL('../../', import.meta.url)
 
@@ -231,6 +236,73 @@ t.test('docker-compose: healthy Postgres and Redis before the app, which points 
   t.doesNotThrow(() => loadConfig({ ...env, NODE_ENV: 'production' }), 'the app environment is a valid production config')
   const ports = sequence(at(services, 'app.ports'), 'app ports').map(String)
   t.ok(ports.some((p) => p.endsWith(':3000')), 'the app publishes port 3000')
+  // A file compose names in the image: dist/ holds what `npm run build` puts there; anything else needs a COPY.
+  const runtime = dockerStages(await readText('Dockerfile')).at(-1)
+  const copied = (runtime?.instructions ?? []).filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).map((i) => i.args)
+  const assets = mkdtempSync(join(tmpdir(), 'bw-assets-'))
+  t.teardown(() => { rmSync(assets, { recursive: true, force: true }) })
+  copyAssets(assets)
+  for (const [key, value] of Object.entries(env)) {
+    if (!value.startsWith('/app/')) continue
+    const file = value.slice('/app/'.length)
+    const inImage = file.startsWith('dist/')
+      ? existsSync(join(assets, file.slice('dist/'.length)))
+      : copied.some((args) => args.split(/\s+/).includes(file))
+    t.ok(inImage, `${key} names ${value}, which the image has`)
+  }
+  // podman-compose does not wait for service_healthy: an app that meets a slow Postgres exits 1, and comes back.
+  t.ok(['on-failure', 'unless-stopped', 'always'].includes(String(at(services, 'app.restart'))), 'the app restarts on failure')
+})
+
+/** The host address and port compose publishes a container port on ("127.0.0.1:5432:5432"). */
+function published (service: unknown, containerPort: number): { host: string, port: number } | undefined {
+  for (const entry of sequence(at(service, 'ports'), 'ports').map(String)) {
+    const match = /^(?:(.+):)?(\d+):(\d+)(?:\/tcp)?$/.exec(entry)
+    if (match !== null && Number(match[3]) === containerPort) return { host: match[1] ?? '0.0.0.0', port: Number(match[2]) }
+  }
+  return undefined
+}
+
+/** The Postgres role, password and databases the official image creates from its environment. */
+function postgresImageAccess (service: unknown): { user: string, password: string | undefined, trust: boolean, databases: string[] } {
+  const env = mapping(at(service, 'environment'), 'postgres environment') as Record<string, string>
+  const user = env.POSTGRES_USER ?? 'postgres'
+  return { user, password: env.POSTGRES_PASSWORD, trust: env.POSTGRES_HOST_AUTH_METHOD === 'trust', databases: ['postgres', env.POSTGRES_DB ?? user] }
+}
+
+t.test("docker-compose gives Postgres and Redis the credentials and ports the README's test command uses", async (t) => {
+  const readme = await readText('README.md')
+  const tests = readme.slice(readme.indexOf('\n## Tests\n'), readme.indexOf('\n## ', readme.indexOf('\n## Tests\n') + 1))
+  const command = /```sh\n([\s\S]*?)```/.exec(tests)?.[1] ?? ''
+  t.match(command, /^docker compose up -d postgres redis$/m, 'the README starts them with compose')
+  t.match(command, /\bnpm test\b/, 'then runs npm test')
+  t.notMatch(command, /TEST_(DATABASE|REDIS)_URL=/, 'with the defaults, no override')
+  t.equal(/`TEST_DATABASE_URL` \(default `([^`]+)`/.exec(tests)?.[1], DEFAULT_TEST_DATABASE_URL, 'the README states the real Postgres default')
+  t.equal(/`TEST_REDIS_URL` \(default `([^`]+)`/.exec(tests)?.[1], DEFAULT_TEST_REDIS_URL, 'the README states the real Redis default')
+
+  const [compose] = await loadYaml('docker-compose.yml')
+  const services = mapping(at(compose, 'services'), 'services')
+  const postgres = new URL(DEFAULT_TEST_DATABASE_URL)
+  t.same(published(services.postgres, 5432), { host: postgres.hostname, port: Number(postgres.port) }, `Postgres is published on ${postgres.host}`)
+  const access = postgresImageAccess(services.postgres)
+  t.equal(access.user, postgres.username, `the role is ${postgres.username}`)
+  t.ok(access.databases.includes(postgres.pathname.slice(1)), `the database ${postgres.pathname.slice(1)} exists`)
+  // The suite puts passwords of its own into the URLs it hands the service (to look for them in the logs),
+  // so only trust authentication lets those connect.
+  t.equal(postgres.password, '', 'the tests connect without a password')
+  t.ok(access.trust, 'compose\'s Postgres trusts connections, as the suite needs')
+
+  const redis = new URL(DEFAULT_TEST_REDIS_URL)
+  t.same(published(services.redis, 6379), { host: redis.hostname, port: Number(redis.port) }, `Redis is published on ${redis.host}`)
+  const redisCommand = sequence(at(services, 'redis.command'), 'redis command').map(String)
+  t.notOk(redisCommand.includes('--requirepass'), 'Redis needs no password, as the tests connect without one')
+
+  // The app's own URL must fit the same server, reached inside the compose network.
+  const app = new URL(text(at(services, 'app.environment.DATABASE_URL'), 'app DATABASE_URL'))
+  t.equal(app.username, access.user, 'the app connects with the role compose creates')
+  t.ok(access.databases.includes(app.pathname.slice(1)), `the app's database ${app.pathname.slice(1)} exists`)
+  t.ok(access.trust || app.password === access.password, 'with a password the server accepts')
+  t.equal(Number(app.port || 5432), 5432, 'on the container port')
 })
 
 t.test('every alert names a known metric and carries a summary and a runbook', async (t) => {
@@ -296,6 +368,7 @@ t.test('the Dockerfile ships production dependencies only and runs node as a non
   t.ok(user !== undefined && !/^(root|0)(:|$)/.test(user), `final USER is non-root (${String(user)})`)
   const runs = all('RUN').join('\n')
   t.match(runs, /npm ci\b[^\n]*--omit=dev/, 'production dependencies only')
+  t.match(runs, /npm ci\b[^\n]*--omit=optional/, 'no optional packages (see the next test)')
   t.notMatch(runs, /--only=production/, 'not the deprecated --only=production')
   t.notMatch(runs, /npm (install|i)\b/, 'the lockfile decides the versions')
   t.ok(all('ENV').some((env) => /\bNODE_ENV=production\b/.test(env)), 'NODE_ENV=production')
@@ -312,4 +385,62 @@ t.test('the Dockerfile ships production dependencies only and runs node as a non
 
   const ignored = (await readText('.dockerignore')).split(/\r?\n/).map((line) => line.trim())
   for (const entry of ['node_modules', 'dist', '.git', '.data']) t.ok(ignored.includes(entry), `.dockerignore has ${entry}`)
+})
+
+/** Whether .dockerignore keeps `path` out of the build context: the last pattern that matches decides. */
+function dockerIgnores (patterns: string[], path: string): boolean {
+  let excluded = false
+  for (const line of patterns) {
+    if (line === '' || line.startsWith('#')) continue
+    const negated = line.startsWith('!')
+    const pattern = negated ? line.slice(1) : line
+    const glob = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/.*)?$`)
+    if (glob.test(path) || (!pattern.includes('/') && glob.test(path.slice(path.lastIndexOf('/') + 1)))) excluded = !negated
+  }
+  return excluded
+}
+
+t.test('what npm run build runs in the build stage is in the build context', async (t) => {
+  const patterns = (await readText('.dockerignore')).split(/\r?\n/).map((line) => line.trim())
+  t.ok(dockerIgnores(patterns, 'scripts/send-sample.ts') && dockerIgnores(patterns, 'README.md'), 'the matcher sees what is left out')
+  const build = text(at(JSON.parse(await readText('package.json')), 'scripts.build'), 'build script')
+  const files = [...build.matchAll(/\bnode\s+(\S+\.[cm]?js)\b/g)].map((match) => match[1] ?? '')
+  const project = text(/-p\s+(\S+)/.exec(build)?.[1], 'tsc project')
+  for (const file of [...files, project, 'catalog.example.json', 'db/migrations/meta/_journal.json']) {
+    t.notOk(dockerIgnores(patterns, file), `${file} reaches the build stage`)
+  }
+})
+
+// What `--omit=optional` leaves out of the runtime image, on top of `--omit=dev`, and why the service can do without.
+const OPTIONAL_NOT_LOADED: Record<string, string> = {
+  'pg-cloudflare': 'pg requires it only inside a Cloudflare Worker',
+  '@types/pg': 'type definitions, an optional peer of drizzle-orm',
+  '@types/node': 'type definitions, reached through @types/pg',
+  'undici-types': 'type definitions, reached through @types/node'
+}
+
+t.test('the optional packages the runtime image omits are only ones the service never loads', async (t) => {
+  const lock = mapping(JSON.parse(await readText('package-lock.json')), 'package-lock.json')
+  const packages = mapping(lock.packages, 'lock packages')
+  // npm marks a package optional, or devOptional when it is reached through both; --omit=dev keeps those.
+  const omitted = Object.entries(packages)
+    .filter(([path, entry]) => path !== '' && at(entry, 'dev') !== true && (at(entry, 'optional') === true || at(entry, 'devOptional') === true))
+    .map(([path]) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length))
+  t.ok(omitted.includes('pg-cloudflare'), 'pg-cloudflare is among them (the check sees the lockfile)')
+  for (const name of omitted) {
+    t.ok(name in OPTIONAL_NOT_LOADED, `${name} is known to be unused at run time: a new optional package needs a look before the image drops it`)
+  }
+  // What the build compiles (tsconfig.build.json) is what the image runs.
+  const build = mapping(JSON.parse(await readText('tsconfig.build.json')), 'tsconfig.build.json')
+  const roots = sequence(build.include, 'include').map(String)
+  const files: string[] = []
+  for (const entry of roots) {
+    if (entry.endsWith('.ts')) files.push(entry)
+    else files.push(...(await readdir(new URL(`${entry}/`, root), { recursive: true })).filter((n) => n.endsWith('.ts')).map((n) => `${entry}/${n}`))
+  }
+  t.ok(files.includes('server.ts') && files.includes('db/client.ts'), `the service's ${files.length} source files are read`)
+  const sources = (await Promise.all(files.map(readText))).join('\n')
+  for (const name of Object.keys(OPTIONAL_NOT_LOADED)) {
+    t.notMatch(sources, new RegExp(`(from|import\\(|require\\() *'${name}'`), `the service does not load ${name}`)
+  }
 })
