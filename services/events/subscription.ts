@@ -15,14 +15,15 @@ export const SUBSCRIPTION_EVENTS: ReadonlySet<string> = new Set([
 /** A canceled subscription falls back to the free tier. */
 export const DEFAULT_TIER = 'starter'
 
-/** The price ids of a subscription's items (`items[].price.id`, or `items[].price_id`). */
-export function itemPriceIds (data: Record<string, unknown>): string[] {
+/** The price ids of a subscription's items (`items[].price.id`, or `items[].price_id`), each with the field it came from. */
+export function itemPriceIds (data: Record<string, unknown>): Array<{ field: string, id: string }> {
   const items = Array.isArray(data.items) ? data.items : []
-  const ids: string[] = []
-  for (const item of items) {
+  const ids: Array<{ field: string, id: string }> = []
+  for (const [i, item] of items.entries()) {
     const entry = record(item)
-    const id = readId(record(entry?.price)?.id ?? entry?.price_id, 'items[].price.id')
-    if (id?.ok === true) ids.push(id.value)
+    const field = `items[${i}].price.id`
+    const id = readId(record(entry?.price)?.id ?? entry?.price_id, field)
+    if (id?.ok === true) ids.push({ field, id: id.value })
   }
   return ids
 }
@@ -41,9 +42,10 @@ export function planSubscriptionSnapshot (event: PaddleEvent, catalog: PriceCata
   let tier = DEFAULT_TIER
   if (status !== 'canceled') {
     const prices = itemPriceIds(data)
-    const tiers = prices.map((id) => catalog.grantOf(id)).flatMap((grant) => grant?.grant === 'tier' ? [grant.tier] : [])
+    const tiers = prices.map(({ id }) => catalog.grantOf(id)).flatMap((grant) => grant?.grant === 'tier' ? [grant.tier] : [])
     if (tiers.length === 0) {
-      return needsReview(`items: no price in the catalogue grants a tier (prices: ${prices.join(', ') || 'none'})`)
+      const fields = prices.length === 0 ? 'items' : prices.map(({ field }) => field).join(', ')
+      return needsReview(`${fields}: no price in the catalogue grants a tier (prices: ${prices.map(({ id }) => id).join(', ') || 'none'})`)
     }
     if (new Set(tiers).size > 1) return needsReview(`items: prices grant several tiers (${tiers.join(', ')})`)
     tier = tiers[0] ?? DEFAULT_TIER

@@ -60,10 +60,10 @@ export function planTransaction (event: PaddleEvent, catalog: PriceCatalog): Eve
   // A one-off transaction grants exactly what its prices say. A subscription's transaction carries its
   // recurring price, which grants the tier through the subscription's snapshots; only its boosts count here.
   if (subscriptionId === undefined) {
-    const unknown = items.filter((item) => item.grant === undefined).map((item) => item.priceId)
-    if (unknown.length > 0) return needsReview(`items: price ${unknown.join(', ')} is not in the catalogue`)
-    const tier = items.find((item) => item.grant?.grant === 'tier')
-    if (tier !== undefined) return needsReview(`items: price ${tier.priceId} grants a tier, which only a subscription can carry`)
+    const unknown = items.flatMap((item, i) => item.grant === undefined ? [`items[${i}].price_id: price ${item.priceId} is not in the catalogue`] : [])
+    if (unknown.length > 0) return needsReview(unknown.join('; '))
+    const tier = items.findIndex((item) => item.grant?.grant === 'tier')
+    if (tier >= 0) return needsReview(`items[${tier}].price_id: price ${items[tier]?.priceId} grants a tier, which only a subscription can carry`)
   }
   const boosts = failed ? [] : items.filter((item) => item.grant?.grant === 'boost')
   const badges = items.filter((item) => item.grant?.grant === 'badge')
