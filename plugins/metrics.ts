@@ -96,13 +96,14 @@ export default fp(async function metricsPlugin (app) {
       help: 'Inbox rows waiting for someone: failed (retried by the provider, a replay or the reconciler) and needs_review',
       labelNames: ['status'],
       registers,
-      async collect () { await refreshInbox() }
+      async collect () { await refreshInboxOnce() }
     }),
     inboxOldestSeconds: new Gauge({
       name: 'webhook_inbox_oldest_seconds',
       help: 'Age of the oldest inbox row waiting in each status',
       labelNames: ['status'],
-      registers
+      registers,
+      async collect () { await refreshInboxOnce() }
     }),
     retentionDeleted: new Counter({
       name: 'retention_deleted_total',
@@ -127,8 +128,14 @@ export default fp(async function metricsPlugin (app) {
       this.processingSeconds.observe({ result }, (performance.now() - startedAt) / 1000)
     }
   }
-  // Both inbox gauges come from one query, run when the first of them is collected; a scrape never
-  // waits more than a second for it, and a failed one leaves the last values.
+  // Both inbox gauges come from one query. A scrape collects its metrics concurrently, so each gauge
+  // awaits the same query in flight: neither may be read before it ends. A scrape never waits more
+  // than a second for it, and a failed one leaves the last values.
+  let refreshing: Promise<void> | undefined
+  function refreshInboxOnce (): Promise<void> {
+    refreshing ??= refreshInbox().finally(() => { refreshing = undefined })
+    return refreshing
+  }
   async function refreshInbox (): Promise<void> {
     if (metrics.inboxProbe === undefined) return
     try {
