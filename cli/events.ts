@@ -6,6 +6,7 @@ import pino from 'pino'
 import { buildApp } from '../app.js'
 import { loadConfig } from '../config.js'
 import { EVENT_STATUSES, type EventStatus } from '../db/schema.js'
+import { errorSlug } from '../services/errors.js'
 import { REPLAYABLE } from '../services/inbox.js'
 
 const USAGE = `Usage:
@@ -71,7 +72,9 @@ try {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
 } catch (err) {
   const error = err as { code?: string, message?: string }
-  process.stdout.write(`${JSON.stringify({ error: error.code ?? 'error', message: error.message ?? String(err) })}\n`)
+  // The same codes as the HTTP answers: `already_processed`, `not_found`...
+  const code = error.code?.startsWith('BW_ERR_') === true ? errorSlug(error.code) : error.code ?? 'error'
+  process.stdout.write(`${JSON.stringify({ error: code, message: error.message ?? String(err) })}\n`)
   exitCode = 1
 } finally {
   await app.close()

@@ -104,12 +104,15 @@ t.test('GET /admin/events: filters, newest first, and a cursor across pages that
     t.type(answer.body.message, 'string')
   }
 
-  // Above 500 the page is capped at 500, with a cursor to the rest.
+  // A limit above 500 is refused; a page of 500 has a cursor to the rest.
   await database.query(`
     insert into webhook_events (event_id, event_type, status, occurred_at, received_at, payload)
     select 'evt_bulk_' || lpad(n::text, 4, '0'), 'report.created', 'ignored', now(), timestamptz '2026-02-01T00:00:00Z' + n * interval '1 second', '{}'::jsonb
     from generate_series(1, 505) as n`)
-  const capped = await get(app, '/admin/events?type=report.created&limit=1000')
+  const over = await get(app, '/admin/events?type=report.created&limit=501')
+  t.equal(over.status, 400, 'limit=501: 400')
+  t.match(over.body.message, /limit/, 'the message names the limit')
+  const capped = await get(app, '/admin/events?type=report.created&limit=500')
   t.equal(capped.status, 200)
   t.equal(capped.body.events.length, 500, 'at most 500 per page')
   const rest = await get(app, `/admin/events?type=report.created&limit=500&cursor=${capped.body.nextCursor}`)
