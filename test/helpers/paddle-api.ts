@@ -188,7 +188,7 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
 }
 
 /** An event as Paddle's log holds it: an id that sorts by time, and `occurred_at` in microseconds. */
-export function inLog<T extends Record<string, unknown>> (event: T, occurredAtMs: number): T {
+export function inLog<T extends Record<string, unknown>> (event: T, occurredAtMs: number): T & { event_id: string, occurred_at: string } {
   const iso = new Date(occurredAtMs).toISOString().replace('Z', `${String(occurredAtMs % 7 * 111).padStart(3, '0')}Z`)
   return { ...event, event_id: eventIdAt(occurredAtMs), occurred_at: iso }
 }
