@@ -15,6 +15,7 @@ const Summary = Type.Object({
   needsReview: Count,
   failed: Count,
   skipped: Count,
+  invalid: Count,
   cursor: Type.Union([Type.String(), Type.Null()]),
   caughtUp: Type.Boolean()
 })

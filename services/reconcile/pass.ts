@@ -1,8 +1,7 @@
 // One reconciliation pass: page through Paddle's event log from the cursor, oldest first, and run every
 // event the inbox has not settled through the same pipeline as a webhook (source `reconcile`).
-import { and, inArray } from 'drizzle-orm'
-import type { Db } from '../../db/client.js'
-import { webhookEvents } from '../../db/schema.js'
+import type { Queryable } from '../../db/client.js'
+import { statements } from '../../db/statements.js'
 import type { EventsPage, LogEvent } from './client.js'
 import type { ApplyEvent, Clock, EventResult, ReconcileLogger, ReconcileMetrics } from './types.js'
 
@@ -20,6 +19,8 @@ export interface PassSummary {
   failed: number
   /** Older than where this pass was told to start (the lookback of a first pass, or `--since`). */
   skipped: number
+  /** Without a usable envelope: the inbox cannot keep them, so they are logged and passed over. */
+  invalid: number
   /** The cursor after the pass: the id of the last event the log no longer needs to show us. */
   cursor: string | null
 }
@@ -39,7 +40,7 @@ export interface PassReport {
 }
 
 export interface PassDeps {
-  db: Db
+  database: Queryable
   client: { page(after: string | undefined, signal: AbortSignal): Promise<EventsPage> }
   apply: ApplyEvent
   clock: Clock
@@ -70,11 +71,11 @@ export class LeaseLostError extends Error {
   constructor () { super('the reconcile lease expired and another replica took it; this pass stopped') }
 }
 
-export const FINAL_STATUSES = ['processed', 'ignored', 'needs_review'] as const
-const SETTLED: ReadonlySet<EventResult> = new Set(['processed', 'duplicate', 'ignored', 'needs_review', 'skipped'])
+// An invalid event is passed over too: no later pass could do better with it.
+const SETTLED: ReadonlySet<EventResult> = new Set(['processed', 'duplicate', 'ignored', 'needs_review', 'skipped', 'invalid'])
 
 export function emptySummary (cursor: string | null): PassSummary {
-  return { pages: 0, seen: 0, processed: 0, duplicate: 0, ignored: 0, needsReview: 0, failed: 0, skipped: 0, cursor }
+  return { pages: 0, seen: 0, processed: 0, duplicate: 0, ignored: 0, needsReview: 0, failed: 0, skipped: 0, invalid: 0, cursor }
 }
 
 /** Runs a pass to its end, or until the signal aborts; an error ends it early and is reported, not thrown. */
@@ -102,7 +103,7 @@ async function pages (deps: PassDeps, options: PassOptions, report: PassReport):
     const requestedAt = clock.now()
     const page = await deps.client.page(after, options.signal)
     summary.pages++
-    const settledBefore = await finalIds(deps.db, page.events)
+    const settledBefore = await settledIds(deps.database, page.events)
     let advanceTo: { id: string, occurredAt: number } | undefined
     let stop = false
 
@@ -166,20 +167,21 @@ async function settle (
     }
     return result
   } catch (err) {
-    deps.log.warn({ eventId: event.event_id, eventType, error: err instanceof Error ? err.message.slice(0, 200) : 'unknown' },
-      'reconcile failed to apply an event')
+    const message = err instanceof Error ? err.message.slice(0, 200) : 'unknown'
+    if ((err as { code?: unknown }).code === 'BW_ERR_INVALID_ENVELOPE') {
+      deps.log.error({ eventId: event.event_id, eventType, error: message }, 'Paddle\'s event log holds an event without a usable envelope; passed over')
+      return 'invalid'
+    }
+    deps.log.warn({ eventId: event.event_id, eventType, error: message }, 'reconcile failed to apply an event')
     return 'failed'
   }
 }
 
 /** The ids of a page whose inbox row is already final: those are left untouched, without a lock. */
-async function finalIds (db: Db, events: readonly LogEvent[]): Promise<Set<string>> {
+async function settledIds (database: Queryable, events: readonly LogEvent[]): Promise<Set<string>> {
   if (events.length === 0) return new Set()
-  const rows = await db.select({ eventId: webhookEvents.eventId }).from(webhookEvents).where(and(
-    inArray(webhookEvents.eventId, events.map((event) => event.event_id)),
-    inArray(webhookEvents.status, [...FINAL_STATUSES])
-  ))
-  return new Set(rows.map((row) => row.eventId))
+  const { rows } = await database.run<{ event_id: string }>(statements.reconcileSettled, { event_ids: events.map((event) => event.event_id) })
+  return new Set(rows.map((row) => row.event_id))
 }
 
 function count (summary: PassSummary, result: EventResult): void {
@@ -189,6 +191,7 @@ function count (summary: PassSummary, result: EventResult): void {
     case 'ignored': summary.ignored++; break
     case 'needs_review': summary.needsReview++; break
     case 'skipped': summary.skipped++; break
+    case 'invalid': summary.invalid++; break
     default: summary.failed++
   }
 }

@@ -2,9 +2,8 @@
 // bookkeeping an operator reads (the lag). Free of Fastify; plugins/reconciler.ts wires it to the app.
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { eq } from 'drizzle-orm'
-import type { Db } from '../../db/client.js'
-import { webhookEvents } from '../../db/schema.js'
+import type { Queryable } from '../../db/client.js'
+import { statements } from '../../db/statements.js'
 import { PaddleKeyRejectedError, PaddleRequestError, PaddleUnavailableError } from './client.js'
 import { ReconcileLease } from './lease.js'
 import { runPass, type PassDeps, type PassReport } from './pass.js'
@@ -17,7 +16,7 @@ export const MAX_LEASE_TTL_MS = 30_000
 const DEFAULT_SETTLE_MS = 2 * 60_000
 
 export interface ReconcilerOptions {
-  db: Db
+  database: Queryable
   client: PassDeps['client']
   apply: ApplyEvent
   log: ReconcileLogger
@@ -68,7 +67,7 @@ export class Reconciler {
     this.clock = options.clock ?? systemClock
     this.settleMs = options.settleMs ?? DEFAULT_SETTLE_MS
     this.random = options.random ?? Math.random
-    this.lease = new ReconcileLease(options.db, options.name ?? RECONCILE_STATE_NAME, options.leaseTtlMs ?? leaseTtlFor(options.intervalMs))
+    this.lease = new ReconcileLease(options.database, options.name ?? RECONCILE_STATE_NAME, options.leaseTtlMs ?? leaseTtlFor(options.intervalMs))
   }
 
   get running (): boolean { return this.current !== undefined }
@@ -180,9 +179,9 @@ export class Reconciler {
       if (notBefore !== undefined) this.settled(notBefore)
       return
     }
-    const [row] = await this.options.db.select({ occurredAt: webhookEvents.occurredAt }).from(webhookEvents)
-      .where(eq(webhookEvents.eventId, cursor))
-    const occurredAt = row?.occurredAt == null ? Number.NaN : Date.parse(row.occurredAt)
+    const { rows } = await this.options.database.run<{ occurred_at: string | null }>(statements.reconcileEventTime, { event_id: cursor })
+    const stored = rows[0]?.occurred_at
+    const occurredAt = stored == null ? Number.NaN : Date.parse(stored)
     if (!Number.isNaN(occurredAt)) this.settled(occurredAt)
   }
 

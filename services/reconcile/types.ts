@@ -1,10 +1,9 @@
 // The reconciler's collaborators, as plain types: how it runs an event, reads the time, counts and logs.
+import type { EventSource } from '../../db/schema.js'
+import type { ApplyOutcome, ApplyResult } from '../inbox.js'
 
-/** What running one event through the inbox (LVVER) ended in. */
-export type ApplyResult = 'processed' | 'duplicate' | 'ignored' | 'needs_review' | 'failed' | 'in_progress' | 'unavailable'
-export interface ApplyOutcome { result: ApplyResult, eventId: string }
-/** Runs one Paddle event (the envelope exactly as a webhook would carry it) through LVVER. */
-export type ApplyEvent = (event: unknown, source: 'webhook' | 'replay' | 'reconcile') => Promise<ApplyOutcome>
+/** Runs one Paddle event (the envelope exactly as a webhook would carry it) through LVVER: the inbox's `apply`. */
+export type ApplyEvent = (event: unknown, source: EventSource) => Promise<ApplyOutcome>
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -19,16 +18,12 @@ export interface ReconcileLogger {
   error(obj: object, msg: string): void
 }
 
-/** How an event of the log was settled by a pass; `skipped`: older than the pass's starting point. */
-export type EventResult = ApplyResult | 'skipped'
+/**
+ * How a pass settled an event of the log: the inbox's answer, `skipped` (older than where the pass was told
+ * to start), or `invalid` (an event without a usable envelope, which the inbox cannot keep).
+ */
+export type EventResult = ApplyResult | 'skipped' | 'invalid'
 
 export interface ReconcileMetrics {
   event(result: EventResult): void
-}
-
-// TEMPORARY until the inbox lands on main: its plugin declares `app.inbox`. Remove at the rebase.
-declare module 'fastify' {
-  interface FastifyInstance {
-    inbox: { apply: ApplyEvent }
-  }
 }

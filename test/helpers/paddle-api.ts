@@ -2,7 +2,7 @@
 // (Bearer auth, `after`, `order_by=id[ASC|DESC]`, `per_page`, and `meta.pagination` with `per_page`, `next`,
 // `has_more`, `estimated_total`), its error shape, and the faults a real API has (429 with Retry-After, 5xx,
 // dropped connections), served on a free port.
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -12,6 +12,9 @@ export type Fault =
   | { status: number, retryAfter?: string, body?: string }
   /** Closes the connection without an answer. */
   | { drop: true }
+
+/** An event of the log: whatever the webhook would carry, with its id. */
+export interface LoggedEvent { event_id: string }
 
 export interface SeenRequest {
   at: number
@@ -31,8 +34,8 @@ export interface PaddleApi {
   /** API keys accepted. */
   keys: Set<string>
   /** Adds events to the log (kept sorted by id, as Paddle pages them). */
-  add(...events: Array<Record<string, unknown>>): void
-  events(): ReadonlyArray<Record<string, unknown>>
+  add(...events: LoggedEvent[]): void
+  events(): readonly LoggedEvent[]
   /** The next requests are answered with these faults, one each, before the log serves again. */
   fail(...faults: Fault[]): void
   requests: SeenRequest[]
@@ -45,29 +48,12 @@ export interface PaddleApi {
   close(): Promise<void>
 }
 
-const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz'
-
-/**
- * An event id shaped like Paddle's (`evt_` + 26 lowercase Crockford base32 characters, time first), so ids
- * sort in the order they were made when `ms` grows.
- */
-export function eventIdAt (ms: number): string {
-  let time = ''
-  let rest = ms
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[rest % 32] + time
-    rest = Math.floor(rest / 32)
-  }
-  const random = [...randomBytes(16)].map((byte) => CROCKFORD[byte % 32]).join('')
-  return `evt_${time}${random}`
-}
-
 function paddleError (code: string, detail: string) {
   return { error: { type: 'request_error', code, detail, documentation_url: `https://developer.paddle.com/errors/shared/${code}` }, meta: { request_id: randomUUID() } }
 }
 
 export async function startPaddleApi (t: Teardown, options: { keys?: string[] } = {}): Promise<PaddleApi> {
-  const log: Array<Record<string, unknown>> = []
+  const log: LoggedEvent[] = []
   const faults: Fault[] = []
   const requests: SeenRequest[] = []
   let base = ''
@@ -77,7 +63,7 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
     keys: new Set(options.keys ?? []),
     add (...events) {
       log.push(...events)
-      log.sort((a, b) => String(a.event_id) < String(b.event_id) ? -1 : String(a.event_id) > String(b.event_id) ? 1 : 0)
+      log.sort((a, b) => a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0)
     },
     events: () => log,
     fail (...more) { faults.push(...more) },
@@ -158,7 +144,7 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
     const ordered = ascending ? [...log] : [...log].reverse()
     const matching = after === null
       ? ordered
-      : ordered.filter((event) => ascending ? String(event.event_id) > after : String(event.event_id) < after)
+      : ordered.filter((event) => ascending ? event.event_id > after : event.event_id < after)
     const data = matching.slice(0, perPage)
     if (api.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, api.delayMs))
     if (res.destroyed) return
@@ -167,7 +153,7 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
     next.searchParams.set('after', String(last ?? after ?? ''))
     next.searchParams.set('order_by', orderBy)
     next.searchParams.set('per_page', String(perPage))
-    seen.ids = data.map((event) => String(event.event_id))
+    seen.ids = data.map((event) => event.event_id)
     answer(200, {
       data,
       meta: {
@@ -187,8 +173,3 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
   return api
 }
 
-/** An event as Paddle's log holds it: an id that sorts by time, and `occurred_at` in microseconds. */
-export function inLog<T extends Record<string, unknown>> (event: T, occurredAtMs: number): T & { event_id: string, occurred_at: string } {
-  const iso = new Date(occurredAtMs).toISOString().replace('Z', `${String(occurredAtMs % 7 * 111).padStart(3, '0')}Z`)
-  return { ...event, event_id: eventIdAt(occurredAtMs), occurred_at: iso }
-}

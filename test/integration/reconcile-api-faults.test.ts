@@ -2,9 +2,10 @@
 // off and retry, a pass that cannot read the log ends without harm, and a rejected key is said once, clearly.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
-import { inLog, startPaddleApi, type PaddleApi } from '../helpers/paddle-api.js'
-import { buildReplica, jsonLines, reconcileNow, storedCursor, TEST_PADDLE_KEY } from '../helpers/reconcile.js'
+import { deliver } from '../helpers/paddle.js'
+import { startPaddleApi, type PaddleApi } from '../helpers/paddle-api.js'
+import { samplePaddleEvent } from '../helpers/paddle-payloads.js'
+import { buildReplica, jsonLines, logEvent, reconcileNow, storedCursor, TEST_PADDLE_KEY } from '../helpers/reconcile.js'
 import { PaddleEventsClient, PaddleKeyRejectedError, PaddleUnavailableError } from '../../services/reconcile/client.js'
 import { systemClock } from '../../services/reconcile/clock.js'
 import { Reconciler } from '../../services/reconcile/scheduler.js'
@@ -14,9 +15,9 @@ const HOUR = 3600_000
 /** A reconciler of the replica's own parts, with a client whose back-off is short enough for a test. */
 function quickReconciler (app: FastifyInstance, api: PaddleApi, backoffBaseMs = 40): Reconciler {
   return new Reconciler({
-    db: app.db,
+    database: app.database,
     client: new PaddleEventsClient({ apiKey: TEST_PADDLE_KEY, baseUrl: api.url, clock: systemClock, log: app.log, backoffBaseMs, requestsPerMinute: 6000 }),
-    apply: app.inbox.apply,
+    apply: (event, source) => app.inbox.apply(event, source),
     log: app.log,
     metrics: { event () {} },
     intervalMs: 0,
@@ -29,7 +30,7 @@ const gaps = (api: PaddleApi) => api.requests.slice(1).map((request, i) => reque
 t.test('a 429 with Retry-After holds the next request that long, then the pass goes on', async (t) => {
   const api = await startPaddleApi(t)
   const { app, logs } = await buildReplica(t, { api })
-  const events = [inLog(boostPurchaseEvent(), Date.now() - 2 * HOUR), inLog(boostPurchaseEvent(), Date.now() - HOUR)]
+  const events = [logEvent('transaction.completed', Date.now() - 2 * HOUR), logEvent('transaction.completed', Date.now() - HOUR)]
   api.add(...events)
   api.fail({ status: 429, retryAfter: '1' })
 
@@ -45,7 +46,7 @@ t.test('a 429 with Retry-After holds the next request that long, then the pass g
 t.test('5xx answers and a dropped connection back off with growing waits, and the pass completes', async (t) => {
   const api = await startPaddleApi(t)
   const { app, database } = await buildReplica(t, { api })
-  const events = [inLog(boostPurchaseEvent(), Date.now() - 2 * HOUR), inLog(boostPurchaseEvent(), Date.now() - HOUR)]
+  const events = [logEvent('transaction.completed', Date.now() - 2 * HOUR), logEvent('transaction.completed', Date.now() - HOUR)]
   api.add(...events)
   api.fail({ status: 502, body: '<html><body>Bad gateway</body></html>' }, { drop: true }, { status: 500 }, { status: 503 })
 
@@ -64,14 +65,14 @@ t.test('5xx answers and a dropped connection back off with growing waits, and th
 t.test('an API that keeps failing ends the pass without harm; webhooks keep being served meanwhile', async (t) => {
   const api = await startPaddleApi(t)
   const { app, database, logs } = await buildReplica(t, { api })
-  const event = inLog(boostPurchaseEvent(), Date.now() - HOUR)
+  const event = logEvent('transaction.completed', Date.now() - HOUR)
   api.add(event)
   api.fail(...Array.from({ length: 6 }, () => ({ status: 500 })))
   const reconciler = quickReconciler(app, api, 200)
 
   const pass = reconciler.runOnce()
   // While the pass backs off, the webhook route answers as always.
-  const live = boostPurchaseEvent()
+  const live = samplePaddleEvent('transaction.completed')
   const delivered = await deliver(app, live)
   t.same(delivered.json(), { status: 'processed', eventId: live.event_id }, 'the webhook route is served during a failing pass')
   t.ok(reconciler.running, 'the pass was still backing off')
@@ -95,7 +96,7 @@ for (const status of [401, 403] as const) {
   t.test(`a rejected key (${status}) is logged once per pass, clearly and without the key, and not retried`, async (t) => {
     const api = await startPaddleApi(t)
     const { app, logs } = await buildReplica(t, { api })
-    api.add(inLog(boostPurchaseEvent(), Date.now() - HOUR))
+    api.add(logEvent('transaction.completed', Date.now() - HOUR))
     api.keys.clear()
     api.rejectStatus = status
 
@@ -118,8 +119,8 @@ t.test('the client refuses a log that is not in ascending order, and reads Retry
   const { app } = await buildReplica(t, { api })
   const client = new PaddleEventsClient({ apiKey: TEST_PADDLE_KEY, baseUrl: `${api.url}/`, clock: systemClock, log: app.log })
   api.keys.add(TEST_PADDLE_KEY)
-  const older = inLog(boostPurchaseEvent(), Date.now() - 2 * HOUR)
-  const newer = inLog(boostPurchaseEvent(), Date.now() - HOUR)
+  const older = logEvent('transaction.completed', Date.now() - 2 * HOUR)
+  const newer = logEvent('transaction.completed', Date.now() - HOUR)
   api.add(older, newer)
   const page = await client.page(undefined, new AbortController().signal)
   t.same(page.events.map((event) => event.event_id), [older.event_id, newer.event_id])

@@ -2,9 +2,9 @@
 // applied once, through the pipeline; what was delivered is left alone.
 import t from 'tap'
 import { metricValue } from '../helpers/app.js'
-import { boostPurchaseEvent, deliver, paddleEvent, paddleId, subscriptionEvent } from '../helpers/paddle.js'
-import { inLog, startPaddleApi } from '../helpers/paddle-api.js'
-import { buildReplica, inboxRows, jsonLines, reconcileNow, storedCursor, TEST_PADDLE_KEY } from '../helpers/reconcile.js'
+import { deliver } from '../helpers/paddle.js'
+import { startPaddleApi } from '../helpers/paddle-api.js'
+import { buildReplica, inboxRows, jsonLines, logEvent, reconcileNow, storedCursor, TEST_PADDLE_KEY } from '../helpers/reconcile.js'
 import { TEST_ADMIN_TOKEN } from '../helpers/env.js'
 import { count } from '../helpers/lvver.js'
 
@@ -14,17 +14,17 @@ t.test('a pass applies the events the webhook never delivered, once, and leaves 
   const api = await startPaddleApi(t)
   const { app, database, logs } = await buildReplica(t, { api })
   const now = Date.now()
-  const tooOld = inLog(boostPurchaseEvent(), now - 80 * HOUR)
+  const tooOld = logEvent('transaction.completed', now - 80 * HOUR)
   const delivered = [
-    inLog(subscriptionEvent('subscription.created', paddleId('sub')), now - 50 * HOUR),
-    inLog(boostPurchaseEvent(), now - 30 * HOUR),
-    inLog(paddleEvent({ eventType: 'customer.updated', data: { id: paddleId('ctm'), email: 'a@example.com' } }), now - 20 * HOUR)
+    logEvent('subscription.created', now - 50 * HOUR),
+    logEvent('transaction.completed', now - 30 * HOUR),
+    logEvent('customer.updated', now - 20 * HOUR)
   ]
   const missed = [
-    inLog(boostPurchaseEvent(), now - 40 * HOUR),
-    inLog(subscriptionEvent('subscription.updated', paddleId('sub')), now - 10 * HOUR),
-    inLog(boostPurchaseEvent(), now - 3 * HOUR),
-    inLog(paddleEvent({ eventType: 'address.created', data: { id: paddleId('add') } }), now - 2 * HOUR)
+    logEvent('transaction.completed', now - 40 * HOUR),
+    logEvent('subscription.updated', now - 10 * HOUR),
+    logEvent('transaction.completed', now - 3 * HOUR),
+    logEvent('address.created', now - 2 * HOUR)
   ]
   api.add(tooOld, ...delivered, ...missed)
   for (const event of delivered) {
@@ -38,7 +38,7 @@ t.test('a pass applies the events the webhook never delivered, once, and leaves 
   t.equal(answer.statusCode, 200)
   const last = missed.at(-1)?.event_id
   t.same(answer.json(), {
-    pages: 1, seen: 8, processed: 3, duplicate: 3, ignored: 1, needsReview: 0, failed: 0, skipped: 1, cursor: last, caughtUp: true
+    pages: 1, seen: 8, processed: 3, duplicate: 3, ignored: 1, needsReview: 0, failed: 0, skipped: 1, invalid: 0, cursor: last, caughtUp: true
   }, 'the first pass skips what is older than the lookback and applies the rest')
 
   const rows = await inboxRows(database)
@@ -80,11 +80,11 @@ t.test('a later pass applies what arrived in the log since, whatever its age', a
   const api = await startPaddleApi(t)
   const { app, database } = await buildReplica(t, { api })
   const now = Date.now()
-  const first = inLog(boostPurchaseEvent(), now - 2 * HOUR)
+  const first = logEvent('transaction.completed', now - 2 * HOUR)
   api.add(first)
   t.match((await reconcileNow(app)).json(), { processed: 1, cursor: first.event_id })
   // Paddle's ids grow with time, so a later event sorts after the cursor.
-  const next = inLog(boostPurchaseEvent(), now - HOUR)
+  const next = logEvent('transaction.completed', now - HOUR)
   api.add(next)
   t.match((await reconcileNow(app)).json(), { seen: 1, processed: 1, skipped: 0, cursor: next.event_id })
   t.equal(await count(database, 'boosts'), 2)
