@@ -5,7 +5,7 @@ import { metricValue } from '../helpers/app.js'
 import { count, slowEveryInsert, until } from '../helpers/lvver.js'
 import { startPaddleApi } from '../helpers/paddle-api.js'
 import { failInserts } from '../helpers/triggers.js'
-import { buildReplica, inboxRows, logEvent, reconcileNow, storedCursor } from '../helpers/reconcile.js'
+import { buildReplica, inboxRows, jsonLines, logEvent, reconcileNow, storedCursor } from '../helpers/reconcile.js'
 
 const HOUR = 3600_000
 
@@ -108,4 +108,14 @@ t.test('a pass from a date reaches further back than the lookback, and leaves a 
   t.equal((await inboxRows(database)).get(events[1]?.event_id ?? '')?.source, 'reconcile')
   t.equal(await count(database, 'boosts'), 3, 'the event 4 hours old is applied; the one 5 hours old is not')
   t.equal(await storedCursor(database), events[3]?.event_id, 'the cursor did not move back')
+})
+
+t.test('an event without a usable envelope is logged and passed over, not retried forever', async (t) => {
+  const api = await startPaddleApi(t)
+  const { app, logs } = await buildReplica(t, { api })
+  const broken = { ...logEvent('transaction.completed', Date.now() - 2 * HOUR), occurred_at: 'yesterday' }
+  const good = logEvent('transaction.completed', Date.now() - HOUR)
+  api.add(broken, good)
+  t.match((await reconcileNow(app)).json(), { invalid: 1, processed: 1, failed: 0, cursor: good.event_id })
+  t.match(jsonLines(logs).find((line) => line.eventId === broken.event_id), { level: 50, error: /occurred_at/ })
 })
