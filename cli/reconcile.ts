@@ -65,6 +65,10 @@ try {
     }, null, 2)}\n`)
     exitCode = error !== undefined ? 1 : summary.failed > 0 || interrupted ? 3 : 0
   }
+} catch (err) {
+  // Postgres unreachable, most likely: said on stdout like every other answer, the details on stderr.
+  app.log.error({ err }, 'reconcile failed')
+  process.stdout.write(`${JSON.stringify({ error: 'reconcile_failed', message: err instanceof Error ? err.message : String(err) })}\n`)
 } finally {
   await app.close()
 }
