@@ -19,13 +19,12 @@ export const RECONCILE_RESULTS: readonly EventResult[] = [
 
 export default fp(async function reconcilerPlugin (app) {
   const { config, metrics } = app
-  // Every result exists from the start, so a rate over it is defined before the first event.
-  for (const result of RECONCILE_RESULTS) metrics.reconcileEvents.inc({ result }, 0)
-
   if (config.paddleApiKey === undefined) {
     app.decorate('reconciler', null)
     return
   }
+  // Every result exists from the start, so a rate over it is defined before the first event.
+  for (const result of RECONCILE_RESULTS) metrics.reconcileEvents.inc({ result }, 0)
   const log = app.log.child({ component: 'reconcile' })
   const reconciler = new Reconciler({
     database: app.database,
