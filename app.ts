@@ -16,11 +16,13 @@ import inboxPlugin from './plugins/inbox.js'
 import lifecyclePlugin from './plugins/lifecycle.js'
 import lockPlugin from './plugins/lock.js'
 import metricsPlugin from './plugins/metrics.js'
+import reconcilerPlugin from './plugins/reconciler.js'
 import redisGuard from './plugins/redis-guard.js'
 import redisPlugin from './plugins/redis.js'
 import retentionPlugin from './plugins/retention.js'
 import adminBoostRoutes from './routes/admin/boosts.js'
 import adminEventRoutes from './routes/admin/events.js'
+import adminReconcileRoutes from './routes/admin/reconcile.js'
 import badgeRoutes from './routes/badges/purchase.js'
 import benchRoutes from './routes/bench.js'
 import webhookRoutes from './routes/billing/webhook.js'
@@ -88,11 +90,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(inboxPlugin)
   await app.register(idempotencyPlugin)
   await app.register(retentionPlugin)
+  await app.register(reconcilerPlugin)
 
   await app.register(healthRoutes)
   await app.register(metricsRoute)
   await app.register(webhookRoutes)
   await app.register(adminEventRoutes)
+  await app.register(adminReconcileRoutes)
   await app.register(adminBoostRoutes)
   await app.register(badgeRoutes)
   if (config.benchRoutes) await app.register(benchRoutes)

@@ -259,6 +259,44 @@ export const statements = {
       order by created_at limit ${p.batch}
       for update skip locked)`),
 
+  // Reconciliation: the cursor in Paddle's event log and the lease of the replica paging through it ----
+  // Every time is Postgres's own now(), so replicas whose clocks disagree still agree on who holds the lease.
+  /** Takes the lease when it is free or expired (and, for a scheduled pass, the last pass is `min_gap_ms` old). */
+  reconcileAcquire: statement('reconcile_acquire', ['name', 'owner', 'ttl_ms', 'min_gap_ms'], (p) => `
+    insert into reconcile_state as r (name, lease_owner, lease_until, updated_at)
+    values (${p.name}, ${p.owner}, now() + ${p.ttl_ms}::integer * interval '1 millisecond', now())
+    on conflict (name) do update
+      set lease_owner = excluded.lease_owner, lease_until = excluded.lease_until
+      where (r.lease_owner is null or r.lease_until < now())
+        and r.updated_at <= now() - ${p.min_gap_ms}::integer * interval '1 millisecond'
+    returning r.cursor`),
+
+  reconcileRenew: statement('reconcile_renew', ['name', 'owner', 'ttl_ms'], (p) => `
+    update reconcile_state set lease_until = now() + ${p.ttl_ms}::integer * interval '1 millisecond'
+    where name = ${p.name} and lease_owner = ${p.owner} and lease_until >= now()
+    returning 1 as renewed`),
+
+  /** Moves the cursor forward only (ids compared byte by byte, as Paddle orders them), under the lease. */
+  reconcileAdvance: statement('reconcile_advance', ['name', 'owner', 'cursor'], (p) => `
+    update reconcile_state
+      set cursor = case when cursor is null or cursor collate "C" < ${p.cursor}::text collate "C" then ${p.cursor}::text else cursor end,
+          updated_at = now()
+    where name = ${p.name} and lease_owner = ${p.owner} and lease_until >= now()
+    returning cursor`),
+
+  /** Gives the lease back; `updated_at` then says when the last pass ended. */
+  reconcileRelease: statement('reconcile_release', ['name', 'owner'], (p) => `
+    update reconcile_state set lease_owner = null, lease_until = null, updated_at = now()
+    where name = ${p.name} and lease_owner = ${p.owner}`),
+
+  /** The ids of a page of the log that the inbox has already settled: those are left untouched. */
+  reconcileSettled: statement('reconcile_settled', ['event_ids'], (p) => `
+    select event_id from webhook_events
+    where event_id = any (${p.event_ids}::text[]) and status in ('processed', 'ignored', 'needs_review')`),
+
+  reconcileEventTime: statement('reconcile_event_time', ['event_id'], (p) => `
+    select occurred_at::text as occurred_at from webhook_events where event_id = ${p.event_id}`),
+
   // Benchmark ceiling (mounted only with BENCH_ROUTES=1) ----------------------------------------------
   benchInsert: statement('bench_insert', ['id', 'payload'], (p) => `
     insert into bench_inserts (id, payload) values (${p.id}, ${p.payload}::jsonb)`)

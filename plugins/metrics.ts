@@ -20,6 +20,8 @@ export interface Metrics {
   retentionDeleted: Counter<'table'>
   reconcileEvents: Counter<'result'>
   reconcileLagSeconds: Gauge
+  /** Set by the reconciler: its lag in seconds now, undefined on a replica that has not run a pass. */
+  reconcileLagProbe?: () => number | undefined
   /** Bounded label for an event type: unknown types share `other`. */
   typeLabel(type: string): string
   /** Counts one answered lock-route request and observes its duration from `startedAt` (performance.now()). */
@@ -119,8 +121,9 @@ export default fp(async function metricsPlugin (app) {
     }),
     reconcileLagSeconds: new Gauge({
       name: 'reconcile_lag_seconds',
-      help: 'Now minus occurred_at of the last event reconciliation handled',
-      registers
+      help: 'Now minus the time up to which Paddle\'s event log is known settled: occurred_at of the cursor\'s event, or when the last pass read the log to its end (0 on a replica that has run no pass)',
+      registers,
+      collect () { this.set(metrics.reconcileLagProbe?.() ?? 0) }
     }),
     typeLabel: (type) => known.has(type) ? type : 'other',
     observe (type, result, startedAt) {

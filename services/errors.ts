@@ -27,6 +27,7 @@ export const NotFoundError = createError<'BW_ERR_NOT_FOUND', 404, [string]>('BW_
 export const InProgressError = createError<'BW_ERR_IN_PROGRESS', 409, []>('BW_ERR_IN_PROGRESS', 'Another request with this id is being processed; retry shortly.', 409)
 export const AlreadyProcessedError = createError<'BW_ERR_ALREADY_PROCESSED', 409, [string]>('BW_ERR_ALREADY_PROCESSED', 'Event %s is already processed; there is nothing to replay.', 409)
 export const ReconcileRunningError = createError<'BW_ERR_RECONCILE_RUNNING', 409, []>('BW_ERR_RECONCILE_RUNNING', 'Another replica is running a reconciliation pass; try again when it ends.', 409)
+export const ReconcileDisabledError = createError<'BW_ERR_RECONCILE_DISABLED', 409, []>('BW_ERR_RECONCILE_DISABLED', 'Reconciliation is off: PADDLE_API_KEY is not set.', 409)
 export const KeyReusedError = createError<'BW_ERR_IDEMPOTENCY_KEY_REUSED', 422, []>('BW_ERR_IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body; use a new key for a new request.', 422)
 export const UnknownBadgeError = createError<'BW_ERR_UNKNOWN_BADGE', 422, [string]>('BW_ERR_UNKNOWN_BADGE', 'No price in the catalogue grants badge %s.', 422)
 export const FallbackExhaustedError = createError<'BW_ERR_TOO_MANY_REQUESTS', 429, []>('BW_ERR_TOO_MANY_REQUESTS', 'Redis is failing and the fallback budget for this type is spent; retry shortly.', 429)

@@ -22,7 +22,9 @@ const METRICS = [
   'redis_up',
   'webhook_inbox_events',
   'webhook_inbox_oldest_seconds',
-  'retention_deleted_total'
+  'retention_deleted_total',
+  'reconcile_events_total',
+  'reconcile_lag_seconds'
 ]
 const ENV_NAMES = new Set(CONFIG_VARIABLES)
 const SECRET_NAMES = ['PADDLE_WEBHOOK_SECRET', 'ADMIN_API_TOKEN', 'DATABASE_URL', 'REDIS_URL']
@@ -332,7 +334,7 @@ t.test('every alert names a known metric and carries a summary and a runbook', a
     t.ok(typeof at(rule, 'labels.severity') === 'string', `${name} has a severity`)
   }
   for (const metric of ['security_fail_closed_total', 'redis_lock_fallback_total', 'local_rate_limiter_requests_total',
-    'lock_ttl_exhausted_total', 'redis_up', 'webhook_inbox_events', 'webhook_inbox_oldest_seconds']) {
+    'lock_ttl_exhausted_total', 'redis_up', 'webhook_inbox_events', 'webhook_inbox_oldest_seconds', 'reconcile_lag_seconds']) {
     t.ok(covered.has(metric), `some alert watches ${metric}`)
   }
   const exhausted = alerts.find((rule) => String(rule.expr).includes('local_rate_limiter_requests_total'))
