@@ -221,7 +221,9 @@ export class Inbox {
       scope: EVENT_SCOPE,
       id: event.event_id,
       type: event.event_type,
-      trustMarker: source !== 'replay',
+      // Only a delivery trusts the Redis marker. A replay must look past the one a kept event's first
+      // answer left; the reconciler has just read Postgres, which outlives a marker after a restore.
+      trustMarker: source === 'webhook',
       validate: () => kept.problem !== undefined
         ? needsReview(`the payload cannot be stored as sent: ${kept.problem}`)
         : planEvent(kept.payload as PaddleEvent, catalog),
