@@ -87,7 +87,9 @@ export function storable (body: unknown): Storable {
     const copy: Record<string, unknown> = {}
     put(copy)
     for (const [key, child] of Object.entries(value)) {
-      const safeKey = clean(key, `${path}/${key}`)
+      // The path names the key as stored: the problem becomes the event's reason, a text column that
+      // refuses U+0000 as jsonb does.
+      const safeKey = clean(key, `${path}/${key.replace(UNSTORABLE_TEXT_ALL, '\ufffd')}`)
       stack.push({ value: child, path: `${path}/${safeKey}`, depth: depth + 1, put: (v) => { copy[safeKey] = v } })
     }
   }
