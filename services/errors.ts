@@ -44,6 +44,8 @@ export function errorSlug (code: string): string {
 
 /** True for the errors this module makes: their status and message are meant for the caller. */
 export function isRefusal (error: unknown): error is Refusal {
+  // Anything may be thrown (a rejection with undefined, a string); a guard that threw would replace it.
+  if (error === null || typeof error !== 'object') return false
   const candidate = error as { code?: unknown, statusCode?: unknown }
   return typeof candidate.code === 'string' && candidate.code.startsWith('BW_ERR_') && typeof candidate.statusCode === 'number'
 }
