@@ -4,16 +4,26 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { buildTestApp, metricValue } from '../helpers/app.js'
+import type { TestDatabase } from '../helpers/database.js'
 import { SHARED_REDIS_URL } from '../helpers/env.js'
 import { count, lockKeyOf, markerKeyOf, slowFirstInsert, until } from '../helpers/lvver.js'
-import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
+import { deliver } from '../helpers/paddle.js'
+import { EXAMPLE_PRICES, oneOffTransaction } from '../helpers/paddle-payloads.js'
 import { failInserts } from '../helpers/triggers.js'
-import { boosts } from '../../db/schema.js'
 import { RedisLockStore } from '../../services/lock-store.js'
-import { lockKey, markerKey, runLvver } from '../../services/lvver.js'
+import { lockKey, markerKey, runLvver, type LvverDeps } from '../../services/lvver.js'
 import { TokenBuckets } from '../../services/token-bucket.js'
 
-const transactionOf = (event: Record<string, unknown>) => (event.data as { id: string }).id
+/** A web checkout paying the example catalogue's 3-month boost, as Paddle sends it. */
+const boostPurchaseEvent = () => oneOffTransaction({
+  items: [{ priceId: EXAMPLE_PRICES.boost3 }],
+  customData: { community_id: 'community_1', member_id: 'member_1' }
+})
+const transactionOf = (event: { data: { id: string } }) => event.data.id
+
+interface InboxRow { status: string, attempts: number, last_error: string | null }
+const inboxRow = async (database: TestDatabase, eventId: string) =>
+  (await database.query<InboxRow>('select status, attempts, last_error from webhook_events where event_id = $1', [eventId]))[0]
 
 t.test('the lease is released after a success, and the processed marker is set', async (t) => {
   const { app, config } = await buildTestApp(t)
@@ -25,7 +35,7 @@ t.test('the lease is released after a success, and the processed marker is set',
   t.equal(await redis.exists(markerKeyOf(config, event.event_id)), 1, 'the marker is set')
 })
 
-t.test('a handler write that fails (a trigger raising on boosts): 500, nothing recorded, no marker, lease released; the next delivery succeeds', async (t) => {
+t.test('a handler write that fails (a trigger raising on boosts): 500, kept as failed with a short last_error, no marker, lease released; the next delivery succeeds', async (t) => {
   const { app, config, database } = await buildTestApp(t)
   const redis = new Redis(SHARED_REDIS_URL)
   t.teardown(() => redis.disconnect())
@@ -38,17 +48,20 @@ t.test('a handler write that fails (a trigger raising on boosts): 500, nothing r
   t.notMatch(failed.body, /injected failure|\.ts:\d+|\.js:\d+/, 'no database detail or stack in the answer')
   t.equal(await redis.exists(lockKeyOf(config, event.event_id)), 0, 'the lease is released')
   t.equal(await redis.exists(markerKeyOf(config, event.event_id)), 0, 'no processed marker')
-  t.equal(await count(database, 'webhook_events'), 0, 'the event is not recorded')
-  t.equal(await count(database, 'boosts'), 0, 'no effect')
+  t.same(await inboxRow(database, event.event_id), { status: 'failed', attempts: 1, last_error: 'postgres P0001: injected failure' },
+    'kept as failed (not final), with the error in one short line')
+  t.equal(await count(database, 'boosts'), 0, 'no effect: the failed transaction wrote nothing')
 
   t.equal((await deliver(app, event)).statusCode, 500, 'retried while the fault lasts: still 500, not duplicate')
+  t.match(await inboxRow(database, event.event_id), { status: 'failed', attempts: 2 }, 'each attempt counted')
   await restore()
   t.equal((await deliver(app, event)).json().status, 'processed', 'the fault gone, the next delivery applies it')
+  t.match(await inboxRow(database, event.event_id), { status: 'processed', attempts: 3 }, 'the failed row moved on to processed')
   t.equal(await count(database, 'boosts where transaction_id = $1', [transactionOf(event)]), 1)
 })
 
 t.test('a database that refuses connections: 500, nothing recorded, no marker, lease released; the retry after recovery succeeds', async (t) => {
-  const { app, config, database } = await buildTestApp(t)
+  const { app, config, database, logs } = await buildTestApp(t)
   const redis = new Redis(SHARED_REDIS_URL)
   t.teardown(() => redis.disconnect())
   const event = boostPurchaseEvent()
@@ -66,6 +79,8 @@ t.test('a database that refuses connections: 500, nothing recorded, no marker, l
   t.equal(down.json().error, 'internal_error')
   t.equal(await redis.exists(lockKeyOf(config, event.event_id)), 0, 'the lease is released')
   t.equal(await redis.exists(markerKeyOf(config, event.event_id)), 0, 'no processed marker')
+  t.equal(await count(database, 'webhook_events'), 0, 'nothing could be kept: the provider\'s retry is what keeps it')
+  t.ok(logs.some((line) => line.includes('"level":40') && line.includes('could not keep the failed event')), 'and that is logged as a warning')
 
   // The pool may still hand out a connection the server cut; the provider would simply retry.
   const retried = await until('a delivery that is not a 500', async () => {
@@ -77,54 +92,58 @@ t.test('a database that refuses connections: 500, nothing recorded, no marker, l
   t.equal(await count(database, 'boosts where transaction_id = $1', [transactionOf(event)]), 1)
 })
 
-t.test('a handler that throws (runLvver, real Redis lock store): the error reaches the caller and the lease is released', async (t) => {
+t.test('a handler that throws (runLvver, real Redis lock store): recorded by the job, then thrown to the caller; the lease is released', async (t) => {
   const redis = new Redis(SHARED_REDIS_URL, { keyPrefix: `bwtest:${process.pid}:${randomUUID()}:` })
   t.teardown(() => redis.disconnect())
   const store = new RedisLockStore(redis)
   const warnings: object[] = []
-  const deps = {
+  const deps: LvverDeps = {
     locks: store,
     buckets: new TokenBuckets(1, 1, new Set()),
     metrics: { lockContention: () => {}, lockFallback: () => {}, lockTtlExhausted: () => {} },
     log: { warn: (obj: object) => { warnings.push(obj) } },
+    ttlMs: () => 30_000,
     markerTtlMs: 60_000
   }
   const id = randomUUID()
   let heldDuring: string | null = null
+  let ttlDuring = 0
+  const kept: unknown[] = []
   const boom = new TypeError('handler bug')
   await t.rejects(runLvver(deps, {
     scope: 'webhook',
     id,
     type: 'transaction.completed',
-    ttlMs: 30_000,
-    fenceConstraint: 'webhook_events_pkey',
-    validate: () => ({ ok: true }),
+    trustMarker: true,
     execute: async () => {
       heldDuring = await redis.get(lockKey('webhook', id))
+      ttlDuring = await redis.pttl(lockKey('webhook', id))
       throw boom
     },
-    recordIgnored: async () => true
+    recordFailure: async (err) => { kept.push(err) }
   }), boom)
   t.ok(heldDuring !== null, 'the lease was held while the handler ran')
+  t.ok(ttlDuring > 29_000 && ttlDuring <= 30_000, `with the TTL deps.ttlMs gave (${ttlDuring} ms left)`)
+  t.same(kept, [boom], 'the job kept the failure before it was thrown')
   t.equal(await redis.exists(lockKey('webhook', id)), 0, 'and released after it threw')
   t.equal(await redis.exists(markerKey('webhook', id)), 0, 'no marker for a failure')
   t.same(warnings, [], 'a normal release: no warning')
 })
 
-t.test('a handler that throws, through the route: 500, nothing recorded, no marker, lease released; the next delivery succeeds', async (t) => {
+t.test('a handler that throws, through the route: 500, kept as failed, no marker, lease released; the next delivery succeeds', async (t) => {
   const { app, config, database, logs } = await buildTestApp(t)
   const redis = new Redis(SHARED_REDIS_URL)
   t.teardown(() => redis.disconnect())
-  // The boost handler's statement builder throws once, as a bug in handler code would (no Postgres error).
-  const insert = app.db.insert.bind(app.db)
+  // The handler's catalogue lookup throws once, as a bug in handler code would (no Postgres error).
+  const grantOf = app.catalog.grantOf.bind(app.catalog)
   let thrown = 0
-  app.db.insert = ((table: Parameters<typeof insert>[0]) => {
-    if (table === boosts && thrown === 0) {
+  app.catalog.grantOf = (priceId: string) => {
+    if (thrown === 0) {
       thrown++
       throw new TypeError('handler bug')
     }
-    return insert(table)
-  }) as typeof app.db.insert
+    return grantOf(priceId)
+  }
   const event = boostPurchaseEvent()
 
   const failed = await deliver(app, event)
@@ -135,7 +154,7 @@ t.test('a handler that throws, through the route: 500, nothing recorded, no mark
   t.ok(logs.some((line) => line.includes('"level":50') && line.includes('handler bug')), 'the error is logged')
   t.equal(await redis.exists(lockKeyOf(config, event.event_id)), 0, 'the lease is released')
   t.equal(await redis.exists(markerKeyOf(config, event.event_id)), 0, 'no processed marker')
-  t.equal(await count(database, 'webhook_events'), 0, 'the event is not recorded')
+  t.same(await inboxRow(database, event.event_id), { status: 'failed', attempts: 1, last_error: 'TypeError: handler bug' }, 'kept as failed, saying what failed')
   t.equal(await count(database, 'boosts'), 0, 'no effect')
   t.equal((await deliver(app, event)).json().status, 'processed', 'the next delivery applies it')
   t.equal(await count(database, 'boosts where transaction_id = $1', [transactionOf(event)]), 1)
@@ -147,16 +166,16 @@ t.test('only the owner releases: an expired lease taken by another holder is not
   const store = new RedisLockStore(redis)
   const lock = lockKey('webhook', randomUUID())
   const marker = lock.replace('lock:', 'processed:')
-  t.equal(await store.acquire(lock, marker, 'first', 100), 'acquired')
-  t.equal(await store.acquire(lock, marker, 'second', 5000), 'held', 'refused while the first lease lives')
+  t.equal(await store.acquire(lock, marker, 'first', 100, true), 'acquired')
+  t.equal(await store.acquire(lock, marker, 'second', 5000, true), 'held', 'refused while the first lease lives')
   await until('the first lease to expire', async () => (await redis.exists(lock)) === 0 ? true : undefined)
-  t.equal(await store.acquire(lock, marker, 'second', 5000), 'acquired', 'taken once the first lease expired')
+  t.equal(await store.acquire(lock, marker, 'second', 5000, true), 'acquired', 'taken once the first lease expired')
   t.equal(await store.release(lock, marker, 'first'), false, 'the first holder learns its lease was lost')
   t.equal(await redis.get(lock), 'second', 'and the second holder keeps its lock')
   t.ok(await redis.pttl(lock) > 0, 'with its own expiry')
   t.equal(await store.release(lock, marker, 'second', 60_000), true, 'the owner releases')
   t.equal(await redis.exists(lock), 0)
-  t.equal(await store.acquire(lock, marker, 'third', 1000), 'processed', 'the marker answers later attempts')
+  t.equal(await store.acquire(lock, marker, 'third', 1000, true), 'processed', 'the marker answers later attempts')
   t.equal(await redis.exists(lock), 0, 'and the lease taken to read it was given back at once')
 })
 
