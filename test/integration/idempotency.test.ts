@@ -1,5 +1,6 @@
-// Idempotency-Key LVVER on the admin and member routes: the lock on <scope>:<key>, its TTL, the fence
-// on idempotency_keys, the shared busy answers, and keys that never collide across routes.
+// Idempotency-Key LVVER on the admin and member routes: the lock on <scope>:<key>, its TTL, the key
+// claimed first in the effect's transaction (a duplicate claim writes nothing and raises nothing), the
+// shared busy answers, and keys that never collide across routes.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -22,7 +23,7 @@ function post (app: FastifyInstance, url: string, key: string, body: unknown) {
   })
 }
 const grantBody = { communityId: 'community_idem', months: 1, reason: 'idempotency test' }
-const badgeBody = { memberId: 'member_idem', communityId: 'community_idem', badgeId: 'badge_idem' }
+const badgeBody = { memberId: 'member_idem', communityId: 'community_idem', badgeId: 'badge_gold' }
 
 t.test('a held lock on <scope>:<key> answers 409 in_progress with Retry-After and writes nothing; the retry then succeeds', async (t) => {
   const { app, config, database } = await buildTestApp(t)
@@ -84,7 +85,7 @@ t.test('one key on both routes: two records that never collide', async (t) => {
   ])
 })
 
-t.test('a lock that expires mid-effect: the second holder hits the idempotency_keys fence and replays the first answer', async (t) => {
+t.test('a lock that expires mid-effect: the second holder\'s claim waits for the first to commit, finds the key taken and replays the first answer', async (t) => {
   const { app, database } = await buildTestApp(t, { config: { lockTtlSeconds: 1, lockTtlExtendedSeconds: 1 } })
   await slowInserts(database, 'boosts', 'community_id', 'community_slow', 2)
   const key = newKey()
@@ -98,7 +99,9 @@ t.test('a lock that expires mid-effect: the second holder hits the idempotency_k
   t.same(second.json(), firstAnswer.json(), 'the second holder answers with the first boost')
   t.equal(second.headers['idempotent-replayed'], 'true')
   const rows = await database.query('select count(*)::int as n from boosts')
-  t.equal(rows[0]?.n, 1, 'the fence rolled the second effect back')
+  t.equal(rows[0]?.n, 1, 'the second effect never ran')
+  const keys = await database.query<{ status_code: number }>('select status_code from idempotency_keys')
+  t.same(keys, [{ status_code: 201 }], 'one key, holding the first answer')
   t.ok(await metricValue(app, 'lock_ttl_exhausted_total') >= 1, 'the first holder found its lease gone')
 })
 
@@ -154,7 +157,7 @@ t.test('the key: 255 printable characters pass, 256 or a control character are 4
   t.equal(reordered.statusCode, 201)
   t.equal(reordered.headers['idempotent-replayed'], 'true', 'the same fields in another order are the same request')
   t.same(reordered.json(), first.json())
-  const changed = await post(app, '/badges/purchase', key, { ...badgeBody, badgeId: 'badge_other' })
+  const changed = await post(app, '/badges/purchase', key, { ...badgeBody, badgeId: 'badge_silver' })
   t.equal(changed.statusCode, 422)
   t.same(changed.json(), { error: 'idempotency_key_reused', message: changed.json().message })
   t.equal(await metricValue(app, 'webhook_events_total', { event_type: 'badge_purchase', result: 'key_reused' }), 1)
