@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { buildTestApp, metricValue, waitForRedis } from '../helpers/app.js'
 import { TEST_ADMIN_TOKEN } from '../helpers/env.js'
-import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
+import { deliver } from '../helpers/paddle.js'
+import { EXAMPLE_PRICES, oneOffTransaction } from '../helpers/paddle-payloads.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }
@@ -94,7 +95,11 @@ t.test('grants: invalid bodies answer 400 naming the field, and write nothing', 
     [{ communityId: 'c1', months: 25, reason: 'r' }, /months/],
     [{ communityId: 'c1', months: '3', reason: 'r' }, /months/],
     [{ months: 3, reason: 'r' }, /communityId/],
-    [{ communityId: "c1'; drop table boosts; --", months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: 'c1\n', months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: 'c'.repeat(129), months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: '', months: 3, reason: 'r' }, /communityId/],
+    [{ communityId: 'c1', memberId: 42, months: 3, reason: 'r' }, /memberId/],
+    [{ communityId: 'c1', months: 3, reason: 'a\u0000b' }, /reason/],
     [{ communityId: 'c1', months: 3 }, /reason/],
     [{ communityId: 'c1', months: 3, reason: 'r', extra: true }, /additional properties: 'extra'/]
   ]
@@ -108,9 +113,23 @@ t.test('grants: invalid bodies answer 400 naming the field, and write nothing', 
   t.equal(rows[0]?.n, 0)
 })
 
+t.test('grants: an id is any printable text up to 128 characters, stored as sent (parameters, never SQL)', async (t) => {
+  const { app, database } = await buildTestApp(t)
+  for (const communityId of ["c1'; drop table boosts; --", 'Book Club 7', 'comunidad-españa', '会員🚀', 'c'.repeat(128)]) {
+    const answer = await grant(app, newKey(), { communityId, memberId: `m ${communityId.slice(0, 5)}`, months: 1, reason: 'r' })
+    t.equal(answer.statusCode, 201, JSON.stringify(communityId.slice(0, 20)))
+    t.equal(answer.json().communityId, communityId, 'answered as sent')
+    const list = await app.inject({ method: 'GET', url: `/admin/boosts?communityId=${encodeURIComponent(communityId)}`, headers: auth })
+    t.same(list.json().boosts.map((b: { communityId: string }) => b.communityId), [communityId], 'and listed by it')
+  }
+  const rows = await database.query('select count(*)::int as n from boosts')
+  t.equal(rows[0]?.n, 5, 'the table is still there, with each grant')
+})
+
 t.test('GET /admin/boosts lists purchased and granted boosts, newest first', async (t) => {
   const { app } = await buildTestApp(t)
-  t.equal((await deliver(app, boostPurchaseEvent({ community_id: 'community_list', months: 6 }))).json().status, 'processed')
+  const purchase = oneOffTransaction({ items: [{ priceId: EXAMPLE_PRICES.boost3, quantity: 2 }], customData: { community_id: 'community_list', months: 12 } })
+  t.equal((await deliver(app, purchase)).json().status, 'processed')
   await sleep(5)
   await grant(app, newKey(), { communityId: 'community_list', months: 1, reason: 'first' })
   await sleep(5)
@@ -119,7 +138,9 @@ t.test('GET /admin/boosts lists purchased and granted boosts, newest first', asy
   const list = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list', headers: auth })
   t.equal(list.statusCode, 200)
   const listed = list.json().boosts as Array<{ reason: string | null, source: string, months: number }>
-  t.same(listed.map((b) => [b.source, b.reason, b.months]), [['admin', 'second', 2], ['admin', 'first', 1], ['purchase', null, 6]])
+  t.same(listed.map((b) => [b.source, b.reason, b.months]), [['admin', 'second', 2], ['admin', 'first', 1], ['purchase', null, 6]],
+    'the purchase: 3 months of the paid price x 2, whatever custom_data claimed')
+  t.match(listed[2], { transactionId: purchase.data.id, priceId: EXAMPLE_PRICES.boost3 }, 'a purchase names its transaction and price')
   const limited = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=1', headers: auth })
   t.equal(limited.json().boosts.length, 1)
   const bad = await app.inject({ method: 'GET', url: '/admin/boosts?communityId=community_list&limit=500', headers: auth })
@@ -137,7 +158,7 @@ t.test('Redis down: grants and badge purchases answer 503 with Retry-After 30 an
     method: 'POST',
     url: '/badges/purchase',
     headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': newKey() },
-    payload: JSON.stringify({ memberId: 'm1', communityId: 'community_down', badgeId: 'b1' })
+    payload: JSON.stringify({ memberId: 'm1', communityId: 'community_down', badgeId: 'badge_gold' })
   })
   for (const answer of [await grant(app, newKey(), { communityId: 'community_down', months: 1, reason: 'r' }), await badge]) {
     t.equal(answer.statusCode, 503)
