@@ -1,7 +1,10 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { buildTestApp } from '../helpers/app.js'
-import { boostPurchaseEvent, deliver } from '../helpers/paddle.js'
+import { watchPostgres } from '../helpers/lvver.js'
+import { deliver } from '../helpers/paddle.js'
+import { EXAMPLE_PRICES, oneOffTransaction } from '../helpers/paddle-payloads.js'
+import { statements } from '../../db/statements.js'
 
 const METRICS: Array<[string, string]> = [
   ['webhook_events_total', 'counter'],
@@ -11,7 +14,12 @@ const METRICS: Array<[string, string]> = [
   ['redis_lock_fallback_total', 'counter'],
   ['local_rate_limiter_requests_total', 'counter'],
   ['lock_ttl_exhausted_total', 'counter'],
-  ['redis_up', 'gauge']
+  ['redis_up', 'gauge'],
+  ['webhook_inbox_events', 'gauge'],
+  ['webhook_inbox_oldest_seconds', 'gauge'],
+  ['reconcile_events_total', 'counter'],
+  ['reconcile_lag_seconds', 'gauge'],
+  ['retention_deleted_total', 'counter']
 ]
 
 t.test('health routes and metrics', async (t) => {
@@ -39,14 +47,21 @@ t.test('health routes and metrics', async (t) => {
     }
   }, 'the security view: Redis ready, and every fail-closed counter')
 
-  await deliver(app, boostPurchaseEvent())
+  t.equal((await deliver(app, oneOffTransaction({ items: [{ priceId: EXAMPLE_PRICES.boost1 }], customData: { community_id: 'c1' } }))).json().status, 'processed')
+  t.equal((await deliver(app, oneOffTransaction({ items: [{ priceId: EXAMPLE_PRICES.boost1 }], customData: null }))).json().status, 'needs_review')
+  const queries = watchPostgres(app)
   const metrics = await app.inject({ url: '/metrics' })
+  t.equal(queries.filter((q) => q.text === statements.eventWaiting.text).length, 1, 'one inbox query per scrape, for both inbox gauges')
   t.equal(metrics.statusCode, 200)
   t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
   for (const [name, type] of METRICS) t.match(metrics.body, new RegExp(`^# TYPE ${name} ${type}$`, 'm'), name)
   t.match(metrics.body, /^process_cpu_user_seconds_total \d/m, 'default process metrics')
   t.match(metrics.body, /^webhook_events_total\{event_type="transaction\.completed",result="processed"\} 1$/m)
+  t.match(metrics.body, /^webhook_events_total\{event_type="transaction\.completed",result="needs_review"\} 1$/m)
   t.match(metrics.body, /^redis_up 1$/m)
+  t.match(metrics.body, /^webhook_inbox_events\{status="needs_review"\} 1$/m, 'the inbox gauge counts what waits for review')
+  t.match(metrics.body, /^webhook_inbox_events\{status="failed"\} 0$/m)
+  t.match(metrics.body, /^webhook_inbox_oldest_seconds\{status="needs_review"\} \d/m, 'and its age, in the same scrape')
   const other = await second.app.inject({ url: '/metrics' })
   t.notMatch(other.body, /result="processed"/, 'two apps in one process share no registry')
 
