@@ -10,7 +10,7 @@ export function pgErrorOf (err: unknown): { code: string, message: string, const
     if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code)) {
       return {
         code: candidate.code,
-        message: typeof candidate.message === 'string' ? firstLine(candidate.message) : '',
+        message: typeof candidate.message === 'string' ? withoutValue(candidate.code, firstLine(candidate.message)) : '',
         ...(typeof candidate.constraint === 'string' ? { constraint: candidate.constraint } : {})
       }
     }
@@ -20,6 +20,14 @@ export function pgErrorOf (err: unknown): { code: string, message: string, const
 }
 
 const firstLine = (text: string): string => text.split('\n', 1)[0] ?? ''
+
+/**
+ * A data exception (SQLSTATE class 22) quotes the input it refused: `invalid input syntax for type
+ * integer: "<a payload value>"`. The message keeps what was wrong, not the value.
+ */
+function withoutValue (code: string, message: string): string {
+  return code.startsWith('22') ? message.replace(/: ".*$/, ': "[value withheld]"') : message
+}
 const MAX_MESSAGE = 300
 
 /** One short line naming what failed: the Postgres error when there is one, else the error's first line. */
