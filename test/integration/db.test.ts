@@ -10,7 +10,7 @@ import { openDatabase, type Database, type Queryable } from '../../db/client.js'
 import { webhookEvents } from '../../db/schema.js'
 import { statements } from '../../db/statements.js'
 import { REPLAYABLE } from '../../services/inbox.js'
-import { pgErrorOf, shortError } from '../../services/safe-error.js'
+import { pgErrorOf, safeErrorSerializer, shortError } from '../../services/safe-error.js'
 import { freshDatabase } from '../helpers/database.js'
 
 const log = { warn: () => {} }
@@ -87,6 +87,17 @@ async function exercise (t: Test, database: Database): Promise<void> {
   t.match(shortError(error), /^postgres 23505: duplicate key value violates unique constraint "webhook_events_pkey"$/, 'one short line naming it')
   t.notMatch(shortError(error), /evt_round_trip|Failed query/, 'without the SQL or its parameters')
   t.equal(pgErrorOf(new Error('plain')), undefined, 'a plain error has no Postgres code')
+  // A data exception quotes the value it refused; the short line keeps what was wrong, not the value.
+  for (const value of ['community-7f3a9c', 'first line\nsecond-line-9d2e']) {
+    let refused: unknown
+    try {
+      await database.db.execute(sql`select ${value}::int`)
+    } catch (err) {
+      refused = err
+    }
+    t.equal(shortError(refused), 'postgres 22P02: invalid input syntax for type integer: "[value withheld]"', `${JSON.stringify(value)}: withheld`)
+    t.notMatch(JSON.stringify(safeErrorSerializer(refused)), /7f3a9c|first line|9d2e/, 'and the log serializer shows none of it')
+  }
   await database.ping()
 }
 
