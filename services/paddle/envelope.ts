@@ -34,7 +34,26 @@ export function checkEnvelope (body: unknown): EnvelopeCheck {
   const event = body as PaddleEvent
   // The pattern admits impossible dates (month 13, hour 25).
   if (Number.isNaN(Date.parse(event.occurred_at))) return { ok: false, message: '/occurred_at: is not a valid date' }
+  const unstorable = unstorableTime(event.occurred_at)
+  if (unstorable !== undefined) return { ok: false, message: `/occurred_at: ${unstorable}` }
   return { ok: true, event }
+}
+
+/**
+ * Why Postgres's timestamptz would refuse a time Date.parse takes, or undefined. Date.parse rolls
+ * February 30 over into March and takes year 0 and any offset to ±23:59; the record casts occurred_at,
+ * so such an event would fail on every delivery without ever being kept.
+ */
+function unstorableTime (text: string): string | undefined {
+  const [, year, month, day] = /^(\d{4})-(\d{2})-(\d{2})/.exec(text)?.map(Number) ?? []
+  if (year === undefined || month === undefined || day === undefined) return undefined
+  if (year < 1) return 'year 0000 is not a date Postgres can store'
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 31
+  if (day > days) return `day ${day} is past the end of month ${month}`
+  const offset = /([+-])(\d{2}):(\d{2})$/.exec(text)
+  if (offset !== null && Number(offset[2]) * 60 + Number(offset[3]) > 15 * 60 + 59) return `the offset ${offset[0]} is beyond ±15:59`
+  return undefined
 }
 
 /** Far deeper than any Paddle payload, far shallower than what overflows JSON.stringify (about 10,000 levels). */
