@@ -111,3 +111,26 @@ t.test('nulls where Paddle sends them, and unknown fields at every level, all pa
     t.equal(checked.ok, true, checked.ok ? 'passes' : checked.message)
   }
 })
+
+t.test('an occurred_at Postgres cannot store is refused here, naming the field, not failed on every delivery', async (t) => {
+  // Date.parse takes each of these (it rolls February 30 into March); Postgres's timestamptz refuses them.
+  const refused: Array<[string, RegExp]> = [
+    ['2026-02-30T00:00:00Z', /day 30 is past the end of month 2/],
+    ['2026-04-31T10:00:00.123456Z', /day 31 is past the end of month 4/],
+    ['2027-02-29T10:00:00Z', /day 29 is past the end of month 2/],
+    ['2100-02-29T10:00:00Z', /day 29/],
+    ['0000-01-01T00:00:00Z', /year 0000/],
+    ['2026-11-20T10:00:00+16:00', /offset \+16:00 is beyond/],
+    ['2026-11-20T10:00:00-23:59', /offset -23:59 is beyond/]
+  ]
+  for (const [occurredAt, why] of refused) {
+    t.equal(Number.isNaN(Date.parse(occurredAt)), false, `${occurredAt}: Date.parse alone takes it`)
+    const checked = checkEnvelope({ ...base(), occurred_at: occurredAt })
+    t.equal(checked.ok, false, occurredAt)
+    t.match(!checked.ok && checked.message, /^\/occurred_at: /, `${occurredAt}: names the field`)
+    t.match(!checked.ok && checked.message, why, `${occurredAt}: says why`)
+  }
+  for (const occurredAt of ['2028-02-29T10:00:00Z', '2000-02-29T10:00:00Z', '2026-12-31T23:59:59.999999Z', '2026-11-20T10:00:00+15:59', '2026-11-20T10:00:00-12:00', '0001-01-01T00:00:00Z']) {
+    t.equal(checkEnvelope({ ...base(), occurred_at: occurredAt }).ok, true, `${occurredAt}: stored as it is`)
+  }
+})
