@@ -21,8 +21,9 @@ export function itemPriceIds (data: Record<string, unknown>): Array<{ field: str
   const ids: Array<{ field: string, id: string }> = []
   for (const [i, item] of items.entries()) {
     const entry = record(item)
-    const field = `items[${i}].price.id`
-    const id = readId(record(entry?.price)?.id ?? entry?.price_id, field)
+    const nested = record(entry?.price)?.id
+    const field = nested !== undefined && nested !== null ? `items[${i}].price.id` : `items[${i}].price_id`
+    const id = readId(nested ?? entry?.price_id, field)
     if (id?.ok === true) ids.push({ field, id: id.value })
   }
   return ids
