@@ -117,8 +117,8 @@ t.test('a subscription snapshot: its ids, status, period and the tier of its rec
     ['custom_data.community_id a list', (data) => { data.custom_data = { community_id: ['c'] } }, 'custom_data.community_id must be text'],
     ['customer_id an object', (data) => { data.customer_id = { id: 'ctm' } }, 'data.customer_id must be text'],
     ['a price that grants a boost, not a tier', (data) => { (data.items as Array<{ price: { id: string } }>)[0]!.price.id = EXAMPLE_PRICES.boost3 }, 'items[0].price.id'],
-    ['no items', (data) => { data.items = [] }, 'items: no item names a price'],
-    ['items not a list', (data) => { data.items = 'pro' }, 'items: no item names a price'],
+    ['no items', (data) => { data.items = [] }, 'items: no price in the catalogue grants a tier'],
+    ['items not a list', (data) => { data.items = 'pro' }, 'items: no price in the catalogue grants a tier'],
     ['two prices of two tiers', (data) => {
       const items = data.items as Array<{ price: { id: string } }>
       items.push({ ...structuredClone(items[0]!), price: { ...items[0]!.price, id: EXAMPLE_PRICES.business } })
@@ -188,6 +188,10 @@ t.test('a badge purchase: the paid price names the badge; custom_data names the 
     'needs_review', 'items: a badge must be bought on its own', 'two badges')
 })
 
+/** Another line of a transaction, as Paddle writes one: the price id in price_id and in the nested price. */
+const itemFor = <I extends { price_id: string, price: { id: string } }>(like: I, priceId: string): I =>
+  ({ ...like, price_id: priceId, price: { ...like.price, id: priceId }, quantity: 1 })
+
 t.test('a subscription\'s payments: paid or failed, boosts paid with it, and what a subscription cannot carry', async (t) => {
   const subscriptionId = newPaddleId('sub')
   const transactionId = newPaddleId('txn')
@@ -199,7 +203,7 @@ t.test('a subscription\'s payments: paid or failed, boosts paid with it, and wha
   t.match(applied(t, plan(failed), statements.subscriptionPayment, 'declined'), { subscription_id: subscriptionId, payment_status: 'failed', items: '[]' })
 
   const withBoost = subscriptionTransaction('transaction.completed', { subscriptionId, priceId: EXAMPLE_PRICES.pro, customData: { community_id: 'c9' } })
-  withBoost.data.items.push({ ...withBoost.data.items[0]!, price_id: EXAMPLE_PRICES.boost3, quantity: 1 })
+  withBoost.data.items.push(itemFor(withBoost.data.items[0]!, EXAMPLE_PRICES.boost3))
   const boosted = applied(t, plan(withBoost), statements.subscriptionPayment, 'a boost bought with the renewal')
   t.match(boosted, { community_id: 'c9' })
   t.same(boostsOf(boosted).map((b) => [b.price_id, b.months]), [[EXAMPLE_PRICES.boost3, 3]])
@@ -208,7 +212,7 @@ t.test('a subscription\'s payments: paid or failed, boosts paid with it, and wha
   t.match(applied(t, plan(failedWithBoost), statements.subscriptionPayment, 'a declined renewal with a boost'), { payment_status: 'failed', items: '[]' },
     'a failed payment grants no boost')
   const withBadge = subscriptionTransaction('transaction.completed', { subscriptionId, priceId: EXAMPLE_PRICES.pro, customData: { community_id: 'c9' } })
-  withBadge.data.items.push({ ...withBadge.data.items[0]!, price_id: EXAMPLE_PRICES.badgeGold, quantity: 1 })
+  withBadge.data.items.push(itemFor(withBadge.data.items[0]!, EXAMPLE_PRICES.badgeGold))
   recorded(t, plan(withBadge), 'needs_review', 'items: a badge price paid with a subscription', 'a badge on a subscription')
   const boostForNobody = structuredClone(withBoost)
   boostForNobody.data.custom_data = null
