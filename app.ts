@@ -46,6 +46,7 @@ export const REDACTED_PATHS = [
   'config.databaseUrl',
   'config.redisUrl',
   'config.redisPassword',
+  'config.redisSentinelPassword',
   'config.paddleApiKey'
 ]
 

@@ -37,9 +37,14 @@ export const ConfigSchema = Type.Object({
   redisSentinels: List('REDIS_SENTINELS'),
   redisSentinelMaster: Type.Optional(Type.String({ env: 'REDIS_SENTINEL_MASTER', minLength: 1, maxLength: 256 })),
   redisPassword: Type.Optional(Type.String({ env: 'REDIS_PASSWORD' })),
+  /** The sentinels' own password, when they have one (REDIS_PASSWORD is the master's). */
+  redisSentinelPassword: Type.Optional(Type.String({ env: 'REDIS_SENTINEL_PASSWORD' })),
   redisTls: Flag('REDIS_TLS'),
   redisKeyPrefix: Type.String({ env: 'REDIS_KEY_PREFIX', default: '', maxLength: 64 }),
   redisCommandTimeoutMs: Type.Integer({ env: 'REDIS_COMMAND_TIMEOUT_MS', default: 500, minimum: 10, maximum: 60000 }),
+  /** The health check's heartbeat: how often it writes, and how long it waits for the answer. */
+  redisHeartbeatIntervalMs: Type.Integer({ env: 'REDIS_HEARTBEAT_INTERVAL_MS', default: 250, minimum: 10, maximum: 10000 }),
+  redisHeartbeatTimeoutMs: Type.Integer({ env: 'REDIS_HEARTBEAT_TIMEOUT_MS', default: 500, minimum: 10, maximum: 60000 }),
 
   /** Every secret accepted for `Paddle-Signature` (rotation: add the new one, then remove the old). */
   webhookSecrets: List('PADDLE_WEBHOOK_SECRET'),
@@ -89,7 +94,7 @@ const properties = ConfigSchema.properties as unknown as Record<string, Property
 
 /** Every variable the service reads, by its environment name. */
 export const CONFIG_VARIABLES: readonly string[] = Object.values(properties).map((property) => property.env)
-const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRET', 'ADMIN_API_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'REDIS_PASSWORD', 'PADDLE_API_KEY'])
+const SECRET_VARIABLES = new Set(['PADDLE_WEBHOOK_SECRET', 'ADMIN_API_TOKEN', 'DATABASE_URL', 'REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'PADDLE_API_KEY'])
 
 // Plain decimals only. TypeBox's Value.Convert uses parseInt/parseFloat and maps 'true'/'false' to 1/0, so
 // LOCK_TTL_SECONDS=true would become 1 s, WEBHOOK_TOLERANCE_SECONDS=5e2 5 s and PORT=30.9 30.

@@ -22,6 +22,8 @@ export interface Metrics {
   reconcileLagSeconds: Gauge
   /** Set by the reconciler: its lag in seconds now, undefined on a replica that has not run a pass. */
   reconcileLagProbe?: () => number | undefined
+  redisUnhealthy: Counter<'reason'>
+  redisPendingCommands: Gauge
   /** Bounded label for an event type: unknown types share `other`. */
   typeLabel(type: string): string
   /** Counts one answered lock-route request and observes its duration from `startedAt` (performance.now()). */
@@ -40,7 +42,7 @@ export const ROUTE_LOCK_TYPES: ReadonlySet<string> = new Set(['admin_boost', 'ba
 export default fp(async function metricsPlugin (app) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const lockStore = app.lockStore
+  const { lockStore, redisHealth } = app
   const registers = [registry]
   const known = new Set([...HANDLED_EVENT_TYPES, ...ROUTE_LOCK_TYPES])
 
@@ -89,7 +91,7 @@ export default fp(async function metricsPlugin (app) {
     }),
     redisUp: new Gauge({
       name: 'redis_up',
-      help: '1 when the Redis client is ready, else 0 (also 0 with the in-process lock store)',
+      help: '1 when Redis answers the health check (a write within its deadline), else 0 (also 0 with the in-process lock store)',
       registers,
       collect () { this.set(lockStore.kind === 'redis' && lockStore.isReady() ? 1 : 0) }
     }),
@@ -125,6 +127,18 @@ export default fp(async function metricsPlugin (app) {
       registers,
       collect () { this.set(metrics.reconcileLagProbe?.() ?? 0) }
     }),
+    redisUnhealthy: new Counter({
+      name: 'redis_unhealthy_total',
+      help: 'Times the Redis health check closed the lock routes, by reason',
+      labelNames: ['reason'],
+      registers
+    }),
+    redisPendingCommands: new Gauge({
+      name: 'redis_pending_commands',
+      help: 'Commands the Redis client holds (sent and unanswered, or waiting); bounded however long Redis stalls',
+      registers,
+      collect () { this.set(redisHealth?.pending() ?? 0) }
+    }),
     typeLabel: (type) => known.has(type) ? type : 'other',
     observe (type, result, startedAt) {
       this.webhookEvents.inc({ event_type: this.typeLabel(type), result })
@@ -154,5 +168,6 @@ export default fp(async function metricsPlugin (app) {
       app.log.warn({ err }, 'could not read the inbox for its gauges')
     }
   }
+  redisHealth?.on('change', (state) => { if (state.reason !== undefined) metrics.redisUnhealthy.inc({ reason: state.reason }) })
   app.decorate('metrics', metrics)
 }, { name: 'metrics', dependencies: ['redis'] })

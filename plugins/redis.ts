@@ -1,77 +1,72 @@
 // Our own ioredis client (not @fastify/redis, which holds start-up until Redis answers): the service
-// starts and serves while Redis is down, notices by itself when it returns, and never waits on it.
+// starts and serves while Redis is down, and a health check decides, by results, when lock routes may run.
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
 import { MemoryLockStore, RedisLockStore, type LockStore } from '../services/lock-store.js'
+import { createRedisConnection, type RedisClient } from '../services/redis-client.js'
+import { RedisHealth } from '../services/redis-health.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The ioredis client, or null when REDIS_URL is unset (in-process lock store). */
-    redis: Redis | null
+    /** The ioredis client (one node, Sentinel or Cluster), or null without Redis (in-process lock store). */
+    redis: RedisClient | null
+    /** Judges Redis by a heartbeat and by real commands' failures; null without Redis. */
+    redisHealth: RedisHealth | null
     lockStore: LockStore
   }
 }
 
-/** Back-off between reconnection attempts: quick at first, then every 2 s, forever. */
-export function reconnectDelayMs (attempt: number): number {
-  return Math.min(50 * 2 ** Math.min(attempt, 6), 2000)
-}
+/** Good heartbeats in a row that reopen the guard: one good answer amid failures proves little. */
+const RECOVER_AFTER = 3
 
 export default fp(async function redisPlugin (app) {
   const { config } = app
-  if (config.redisUrl === undefined) {
-    app.log.warn('REDIS_URL is unset: using the in-process lock store, which is correct for ONE replica only')
+  const connection = createRedisConnection(config)
+  if (connection === undefined) {
+    app.log.warn('REDIS_URL is unset (and so are REDIS_CLUSTER_NODES and REDIS_SENTINELS): using the in-process lock store, which is correct for ONE replica only')
     app.decorate('redis', null)
+    app.decorate('redisHealth', null)
     app.decorate('lockStore', new MemoryLockStore())
     return
   }
+  if (config.redisUrl !== undefined && (config.redisPassword !== undefined || config.redisTls)) {
+    app.log.warn('REDIS_PASSWORD and REDIS_TLS apply to REDIS_CLUSTER_NODES and REDIS_SENTINELS only: REDIS_URL carries its own (rediss://:password@host)')
+  }
 
-  const redis = new Redis(config.redisUrl, {
-    lazyConnect: true,
-    // Fail fast: no queue while offline, no retries of a command, a short timeout on each.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: config.redisCommandTimeoutMs,
-    connectTimeout: 2000,
-    keyPrefix: config.redisKeyPrefix,
-    retryStrategy: reconnectDelayMs,
-    connectionName: 'billing-webhooks',
-    // Commands issued in the same tick share one write: fewer syscalls under load, same semantics.
-    enableAutoPipelining: true
+  const { client, probe } = connection
+  const health = new RedisHealth(probe, {
+    intervalMs: config.redisHeartbeatIntervalMs,
+    timeoutMs: config.redisHeartbeatTimeoutMs,
+    recoverAfter: RECOVER_AFTER,
+    resetAfterMs: config.redisCommandTimeoutMs + 250,
+    log: app.log
   })
 
   let lastErrorLog = 0
-  redis.on('error', (err: Error) => {
+  const logError = (err: Error) => {
     // Every failed reconnect emits an error; one line every 10 s is enough to tell the story.
     const now = Date.now()
     if (now - lastErrorLog > 10_000) {
       lastErrorLog = now
       app.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'redis error')
     }
-  })
-  // 'close' fires after every failed reconnect too; only the loss of a ready connection is news.
-  let wasReady = false
-  let closing = false
-  redis.on('ready', () => {
-    wasReady = true
-    app.log.info('redis ready: lock routes open')
-  })
-  redis.on('close', () => {
-    if (wasReady && !closing) app.log.warn('redis connection lost: lock routes fail closed until it is back')
-    wasReady = false
-  })
+  }
+  client.on('error', logError)
+  // A cluster reports its nodes' errors apart from its own.
+  client.on('node error', logError)
 
-  app.decorate('redis', redis)
-  app.decorate('lockStore', new RedisLockStore(redis))
+  app.decorate<RedisClient | null>('redis', client)
+  app.decorate('redisHealth', health)
+  app.decorate('lockStore', new RedisLockStore(client, health))
   // Not awaited: start-up never waits for Redis. The retry strategy keeps trying in the background.
-  redis.connect().catch(() => {})
+  client.connect().catch(() => {})
+  health.start()
 
   app.addHook('onClose', async () => {
-    closing = true
-    if (redis.status === 'ready') {
-      await redis.quit().catch(() => { redis.disconnect() })
+    health.stop()
+    if (client.status === 'ready') {
+      await client.quit().catch(() => { client.disconnect() })
     } else {
-      redis.disconnect()
+      client.disconnect()
     }
   })
 }, { name: 'redis', dependencies: ['config'] })

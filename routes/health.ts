@@ -27,8 +27,9 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
   })
 
   app.get('/health/security', { schema: { response: { 200: Check, 503: Check } } }, async (_request, reply) => {
-    const { lockStore, metrics } = app
+    const { lockStore, metrics, redisHealth } = app
     const ready = lockStore.isReady()
+    const health = redisHealth?.state()
     const counters = async (metric: { get(): Promise<{ values: Array<{ value: number, labels: object }> }> }) =>
       (await metric.get()).values.map(({ value, labels }) => ({ labels, value }))
     const body = {
@@ -36,6 +37,9 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
       checks: {
         lockStore: lockStore.kind,
         redis: app.redis === null ? 'not_configured' : app.redis.status,
+        ...(redisHealth !== null && health !== undefined
+          ? { topology: redisHealth.topology, ...(health.reason !== undefined ? { reason: health.reason } : {}), since: new Date(health.since).toISOString() }
+          : {}),
         failClosed: ready ? 'open' : 'lock routes answer 503',
         counters: {
           security_fail_closed_total: await counters(metrics.failClosed),

@@ -1,12 +1,13 @@
 // Where leases and processed markers live: Redis for any number of replicas, or memory for exactly one.
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
+import type { RedisClient } from './redis-client.js'
 
 /** What LOCK + VERIFY (Redis) found: we hold the lease, someone else does, or the event is already done. */
 export type AcquireResult = 'acquired' | 'held' | 'processed'
 
 export interface LockStore {
   readonly kind: 'redis' | 'memory'
-  /** The guard's question: can a lease be taken right now? Reads state only, no I/O. */
+  /** The guard's question: can a lease be taken right now? Reads a flag only, no I/O. */
   isReady(): boolean
   /**
    * LVVER steps 1-2 in one atomic round trip: SET lockKey token NX PX ttl; if that succeeded and
@@ -55,7 +56,7 @@ declare module 'ioredis' {
 }
 
 /** Registers the scripts once per client; ioredis sends EVALSHA and falls back to EVAL by itself. */
-export function defineLockCommands (redis: Redis): void {
+export function defineLockCommands (redis: RedisClient): void {
   redis.defineCommand('bwAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA })
   redis.defineCommand('bwRelease', { numberOfKeys: 2, lua: RELEASE_LUA })
   redis.defineCommand('bwUnlock', { numberOfKeys: 1, lua: UNLOCK_LUA })
@@ -63,26 +64,44 @@ export function defineLockCommands (redis: Redis): void {
 
 const ACQUIRE_RESULTS: Record<number, AcquireResult> = { 0: 'held', 1: 'acquired', 2: 'processed' }
 
+/** What the Redis store asks of the health check (services/redis-health.ts). */
+export interface LockStoreHealth {
+  isHealthy(): boolean
+  /** A command failed: the health check decides whether Redis itself is failing. */
+  report(err: unknown): unknown
+}
+
 export class RedisLockStore implements LockStore {
   readonly kind = 'redis'
 
-  constructor (private readonly redis: Redis) {
+  constructor (private readonly redis: RedisClient, private readonly health: LockStoreHealth) {
     defineLockCommands(redis)
   }
 
   isReady (): boolean {
-    return this.redis.status === 'ready'
+    return this.health.isHealthy()
   }
 
   async acquire (lockKey: string, markerKey: string, token: string, ttlMs: number, checkMarker: boolean): Promise<AcquireResult> {
-    const code = await this.redis.bwAcquire(lockKey, markerKey, token, ttlMs, checkMarker ? '1' : '0')
+    let code: number
+    try {
+      code = await this.redis.bwAcquire(lockKey, markerKey, token, ttlMs, checkMarker ? '1' : '0')
+    } catch (err) {
+      this.health.report(err)
+      throw err
+    }
     const result = ACQUIRE_RESULTS[code]
     if (result === undefined) throw new Error(`unexpected lock script result ${code}`)
     return result
   }
 
   async release (lockKey: string, markerKey: string, token: string, markerTtlMs?: number): Promise<boolean> {
-    return (await this.redis.bwRelease(lockKey, markerKey, token, markerTtlMs ?? 0)) === 1
+    try {
+      return (await this.redis.bwRelease(lockKey, markerKey, token, markerTtlMs ?? 0)) === 1
+    } catch (err) {
+      this.health.report(err)
+      throw err
+    }
   }
 }
 

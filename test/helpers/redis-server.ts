@@ -26,10 +26,21 @@ export interface OwnRedis {
   running(): boolean
   start(): Promise<void>
   stop(): Promise<void>
+  /** SIGSTOP: the server keeps its port and connections but answers nothing (a hung Redis). */
+  pause(): void
+  /** SIGCONT after pause(). */
+  resume(): void
+  pid(): number | undefined
 }
 
-export async function startOwnRedis (t: Teardown): Promise<OwnRedis> {
-  const port = await freePort()
+export interface OwnRedisOptions {
+  /** More redis-server arguments (cluster mode, a replica of another server...). */
+  args?: string[]
+  port?: number
+}
+
+export async function startOwnRedis (t: Teardown, options: OwnRedisOptions = {}): Promise<OwnRedis> {
+  const port = options.port ?? await freePort()
   let child: ChildProcess | undefined
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   client.on('error', () => {})
@@ -40,7 +51,7 @@ export async function startOwnRedis (t: Teardown): Promise<OwnRedis> {
     client,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start () {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...options.args ?? []], { stdio: 'ignore' })
       for (let i = 0; i < 100; i++) {
         const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
         probe.on('error', () => {})
@@ -63,7 +74,10 @@ export async function startOwnRedis (t: Teardown): Promise<OwnRedis> {
       const exited = new Promise((resolve) => running.once('exit', resolve))
       running.kill('SIGKILL')
       await exited
-    }
+    },
+    pause () { child?.kill('SIGSTOP') },
+    resume () { child?.kill('SIGCONT') },
+    pid: () => child?.pid
   }
   t.teardown(async () => {
     client.disconnect()

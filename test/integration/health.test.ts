@@ -19,7 +19,9 @@ const METRICS: Array<[string, string]> = [
   ['webhook_inbox_oldest_seconds', 'gauge'],
   ['reconcile_events_total', 'counter'],
   ['reconcile_lag_seconds', 'gauge'],
-  ['retention_deleted_total', 'counter']
+  ['retention_deleted_total', 'counter'],
+  ['redis_unhealthy_total', 'counter'],
+  ['redis_pending_commands', 'gauge']
 ]
 
 t.test('health routes and metrics', async (t) => {
@@ -32,11 +34,14 @@ t.test('health routes and metrics', async (t) => {
   t.same([ready.statusCode, ready.json()], [200, { status: 'ok', checks: { database: 'ok', migrations: 'applied' } }])
   const security = await app.inject({ url: '/health/security' })
   t.equal(security.statusCode, 200)
+  t.match(security.json().checks.since, /^\d{4}-\d\d-\d\dT/, 'since when Redis has been healthy')
   t.same(security.json(), {
     status: 'ok',
     checks: {
       lockStore: 'redis',
       redis: 'ready',
+      topology: 'standalone',
+      since: security.json().checks.since,
       failClosed: 'open',
       counters: {
         security_fail_closed_total: [],

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
-import { buildTestApp, metricValue } from '../helpers/app.js'
+import { buildTestApp, metricValue, waitForRedis } from '../helpers/app.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN } from '../helpers/env.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 import { failInserts, slowInserts } from '../helpers/triggers.js'
@@ -125,7 +125,8 @@ t.test('Redis stalls after the guard: the admin_boost bucket lets 2 through, the
   t.equal(await metricValue(app, 'local_rate_limiter_requests_total', { event_type: 'admin_boost', result: 'rejected' }), 2)
   t.equal(await metricValue(app, 'webhook_events_total', { event_type: 'admin_boost', result: 'fallback_exhausted' }), 2)
 
-  await sleep(1700)
+  t.equal(app.lockStore.isReady(), false, 'the failed locks closed the guard')
+  await waitForRedis(app, true)
   const again = await Promise.all(keys.map((key) => post(app, '/admin/boosts', key, grantBody)))
   t.same(again.map((a) => a.statusCode), [201, 201, 201, 201])
   for (let i = 0; i < keys.length; i++) {

@@ -1,8 +1,8 @@
 // Redis lost between the guard and the lock: the client still reports ready (the connection is open),
 // but commands time out. The per-type token bucket bounds the work; the fence keeps effects exactly once.
 import t from 'tap'
-import { buildTestApp, metricValue } from '../helpers/app.js'
-import { count, until } from '../helpers/lvver.js'
+import { buildTestApp, metricValue, waitForRedis } from '../helpers/app.js'
+import { count } from '../helpers/lvver.js'
 import { boostPurchaseEvent, deliver, subscriptionEvent, paddleId } from '../helpers/paddle.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 
@@ -36,10 +36,12 @@ t.test('Redis stalls after the guard: 15 events of one type at once, the bucket 
   const refusedIds = new Set(refused.map((a) => a.json().eventId))
   t.equal(refusedIds.size, 5)
   t.equal(await count(database, 'webhook_events where event_id = any($1)', [[...refusedIds]]), 0, 'nothing recorded for the refused')
+  // The bucket only covers the moments before the health check trips: the timeouts themselves closed the guard.
+  t.equal(app.lockStore.isReady(), false, 'the failed locks closed the guard')
+  t.equal((await deliver(app, boostPurchaseEvent())).statusCode, 503, 'so a request arriving now is refused before any lock')
 
-  // Redis answers again once every command the app queued during the pause has run (one connection, in order).
-  await until('Redis to answer the app again', async () => (await app.redis!.ping().catch(() => undefined)) === 'PONG' ? true : undefined)
-  t.same(await redis.client.keys('*lock:*'), [], 'no lease survives the stall (the late SETs were released by token)')
+  await waitForRedis(app, true)
+  t.same(await redis.client.keys('*lock:*'), [], 'no lease survives the stall')
 
   // The provider delivers every event again.
   const again = await Promise.all(events.map((event) => deliver(app, event)))
@@ -59,11 +61,14 @@ t.test('the fallback bucket is per event type: one type\'s burst does not spend 
     config: { redisCommandTimeoutMs: 200, fallbackBucketSize: 2, fallbackRefillPerSecond: 0.01 }
   })
   t.equal(await redis.client.call('CLIENT', 'PAUSE', '2000', 'ALL'), 'OK')
-  const boosts = await Promise.all(Array.from({ length: 3 }, () => deliver(app, boostPurchaseEvent())))
+  // All four pass the guard together, before their failed locks close it.
+  const [subscription, ...boosts] = await Promise.all([
+    deliver(app, subscriptionEvent('subscription.created', paddleId('sub'))),
+    ...Array.from({ length: 3 }, () => deliver(app, boostPurchaseEvent()))
+  ])
   t.same(boosts.map((a) => a.statusCode).sort(), [200, 200, 429], 'transaction.completed: two tokens, then 429')
-  const subscription = await deliver(app, subscriptionEvent('subscription.created', paddleId('sub')))
   t.equal(subscription.json().status, 'processed', 'subscription.created still has its own tokens')
   t.equal(await metricValue(app, 'local_rate_limiter_requests_total', { event_type: 'subscription.created', result: 'allowed' }), 1)
   t.equal(await count(database, 'webhook_events'), 3)
-  await until('Redis to answer the app again', async () => (await app.redis!.ping().catch(() => undefined)) === 'PONG' ? true : undefined)
+  await waitForRedis(app, true)
 })
