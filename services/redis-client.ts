@@ -142,19 +142,24 @@ export class ClusterProbe implements HealthProbe {
   connected (): boolean { return this.cluster.status === 'ready' }
 
   async beat (): Promise<void> {
-    const layout = slotLayout(this.cluster.slots)
-    if (layout === undefined) throw new RedisHealthError('cluster', 'some hash slots have no master')
-    if (layout !== this.layout) {
-      const before = this.layout
-      this.layout = layout
-      this.keys = heartbeatKeys(this.cluster.slots, this.keyPrefix)
-      if (before !== undefined) throw new RedisHealthError('failover', 'the masters that own the hash slots changed')
-    }
+    this.checkLayout()
     const [info] = await Promise.all([
       this.cluster.cluster('INFO'),
       ...this.keys.map((key) => this.cluster.set(key, '1', 'PX', HEARTBEAT_TTL_MS))
     ])
     if (!/^cluster_state:ok\b/m.test(String(info))) throw new RedisHealthError('cluster', 'cluster_state is not ok')
+    // A write redirected by MOVED has just updated the client's slot table: a failover seen now, not a beat later.
+    this.checkLayout()
+  }
+
+  private checkLayout (): void {
+    const layout = slotLayout(this.cluster.slots)
+    if (layout === undefined) throw new RedisHealthError('cluster', 'some hash slots have no master')
+    if (layout === this.layout) return
+    const before = this.layout
+    this.layout = layout
+    this.keys = heartbeatKeys(this.cluster.slots, this.keyPrefix)
+    if (before !== undefined) throw new RedisHealthError('failover', 'the masters that own the hash slots changed')
   }
 
   reset (): void { this.cluster.disconnect(true) }

@@ -19,6 +19,13 @@ export type RedisFailure =
 
 /** How long a client may take to make its first connection before its absence is logged. */
 const STARTUP_GRACE_MS = 2000
+/**
+ * A timer that fires this much later than asked means this process's event loop was blocked (CPU starvation,
+ * a long synchronous task): a timeout seen then may be a reply already received but not yet read, so it is
+ * not blamed on Redis. The loop is sampled every TICK_MS.
+ */
+const TICK_MS = 25
+const LATE_MS = 100
 
 /** What the health check needs from a topology; services/redis-client.ts provides one per form. */
 export interface HealthProbe {
@@ -121,6 +128,9 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
   private timer: NodeJS.Timeout | undefined
   private beating = false
   private stopped = true
+  private ticker: NodeJS.Timeout | undefined
+  private lastTick = 0
+  private lastLate = -Infinity
   private readonly now: () => number
 
   constructor (private readonly probe: HealthProbe, private readonly options: RedisHealthOptions) {
@@ -149,19 +159,38 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
   start (): void {
     if (!this.stopped) return
     this.stopped = false
+    this.lastTick = this.now()
+    this.ticker = setInterval(() => {
+      const now = this.now()
+      if (now - this.lastTick > TICK_MS + LATE_MS) this.lastLate = now
+      this.lastTick = now
+    }, TICK_MS)
+    this.ticker.unref()
     this.schedule(0)
   }
 
   stop (): void {
     this.stopped = true
     clearTimeout(this.timer)
+    clearInterval(this.ticker)
   }
 
-  /** A real command failed: trips the guard when the error says Redis itself is failing. */
+  /**
+   * A real command failed: trips the guard when the error says Redis itself is failing. Returns the reason
+   * blamed on Redis, if any.
+   */
   report (err: unknown): RedisFailure | undefined {
     const reason = classifyRedisError(err)
-    if (reason !== undefined) this.fail(reason, err)
+    if (reason === undefined || (reason === 'timeout' && this.starved())) return undefined
+    this.fail(reason, err)
     return reason
+  }
+
+  /** This process's event loop is, or just was, blocked: its timers fire late, whatever Redis does. */
+  private starved (): boolean {
+    if (this.stopped) return false
+    const now = this.now()
+    return now - this.lastTick > TICK_MS + LATE_MS || now - this.lastLate <= LATE_MS
   }
 
   private schedule (delayMs: number): void {
@@ -174,7 +203,9 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
     const started = this.now()
     const failure = await this.check()
     if (this.stopped) return
-    if (failure !== undefined) {
+    if (failure === 'inconclusive') {
+      // Neither good nor bad: the next heartbeat decides.
+    } else if (failure !== undefined) {
       this.fail(failure.reason, failure.err)
     } else if (!this.healthy && ++this.good >= this.options.recoverAfter) {
       this.recover()
@@ -182,10 +213,10 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
     this.schedule(Math.max(0, this.options.intervalMs - (this.now() - started)))
   }
 
-  private async check (): Promise<{ reason: RedisFailure, err?: unknown } | undefined> {
+  private async check (): Promise<{ reason: RedisFailure, err?: unknown } | 'inconclusive' | undefined> {
     if (!this.probe.connected()) return { reason: 'connection' }
     // Never a second heartbeat behind one still unanswered: on a hung server each would wait in the queue.
-    if (this.beating) return { reason: 'timeout' }
+    if (this.beating) return this.starved() ? 'inconclusive' : { reason: 'timeout' }
     this.beating = true
     const beat = this.probe.beat().finally(() => { this.beating = false })
     let timer: NodeJS.Timeout | undefined
@@ -198,7 +229,8 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
       await Promise.race([beat, deadline])
       return undefined
     } catch (err) {
-      return { reason: classifyRedisError(err) ?? 'error', err }
+      const reason = classifyRedisError(err) ?? 'error'
+      return reason === 'timeout' && this.starved() ? 'inconclusive' : { reason, err }
     } finally {
       clearTimeout(timer)
       beat.catch(() => {})

@@ -204,6 +204,23 @@ t.test('start-up: a client still making its first connection is not logged; one 
   t.same(lines.at(-1)?.obj.after, 'connection')
 })
 
+t.test('a timeout seen while this process\'s own event loop was blocked is not blamed on Redis', async (t) => {
+  const { probe, health } = harness(t, { timeoutMs: 100 })
+  health.start()
+  await until('healthy', () => health.isHealthy())
+  probe.next = 'hang'
+  await until('a heartbeat under way', () => probe.inFlight === 1)
+  // A long synchronous task: every timer, the heartbeat's deadline included, fires 300 ms late.
+  const blockedUntil = Date.now() + 300
+  while (Date.now() < blockedUntil) { /* busy */ }
+  t.equal(health.report(new Error('Command timed out')), undefined, 'a real command\'s timeout right after the block is not blamed')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(health.isHealthy(), true, 'nor the heartbeat\'s late deadline')
+  await until('tripped by a deadline that fired on time', () => !health.isHealthy())
+  t.equal(health.state().reason, 'timeout', 'a server that really hangs still trips it')
+  t.equal(health.report(new Error('Command timed out')), 'timeout', 'and a timeout with the loop running freely is blamed')
+})
+
 t.test('stop: no heartbeat after it', async (t) => {
   const { probe, health } = harness(t)
   health.start()
