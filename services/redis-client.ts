@@ -75,6 +75,10 @@ export function createRedisConnection (config: RedisSettings): RedisConnection |
   } satisfies RedisOptions
 
   if (config.redisSentinels.length > 0 && config.redisSentinelMaster !== undefined) {
+    const sentinelAuth = {
+      ...(config.redisSentinelPassword !== undefined ? { password: config.redisSentinelPassword } : {}),
+      ...(config.redisTls ? { tls: {} } : {})
+    }
     const redis = new Redis({
       ...common,
       ...auth,
@@ -84,11 +88,10 @@ export function createRedisConnection (config: RedisSettings): RedisConnection |
       // With REDIS_TLS, the sentinels are reached over TLS as well as the master.
       ...(config.redisTls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
       sentinelCommandTimeout: config.redisCommandTimeoutMs,
-      sentinelRetryStrategy: reconnectDelayMs,
-      // Subscribes to +switch-master on the sentinels: the client moves to a new master as soon as one is elected.
-      failoverDetector: true
+      sentinelRetryStrategy: reconnectDelayMs
     })
-    return { client: redis, probe: new NodeProbe(redis, 'sentinel') }
+    const sentinels = { addresses: config.redisSentinels.map(hostPort), name: config.redisSentinelMaster, options: sentinelAuth }
+    return { client: redis, probe: new NodeProbe(redis, 'sentinel', sentinels) }
   }
 
   if (config.redisUrl !== undefined) {
@@ -109,9 +112,41 @@ function held (redis: Redis): number {
   return redis.commandQueue.length + offline + redis.autoPipelineQueueSize
 }
 
+interface SentinelSet {
+  addresses: Array<{ host: string, port: number }>
+  name: string
+  options: RedisOptions
+}
+
 /** One node, or the master a Sentinel set names: a write to one key proves it takes writes. */
 export class NodeProbe implements HealthProbe {
-  constructor (private readonly redis: Redis, readonly topology: 'standalone' | 'sentinel') {}
+  constructor (private readonly redis: Redis, readonly topology: 'standalone' | 'sentinel', private readonly sentinels?: SentinelSet) {}
+
+  /**
+   * With Sentinel, listens for +switch-master: a master that was replaced while it still answers (a failover
+   * Sentinel was asked for, a partition that healed) is left at once, not when Sentinel gets round to
+   * demoting it, seconds later. (ioredis's own failoverDetector prints unhandled errors whenever a sentinel
+   * is down, and outlives quit().)
+   */
+  watch (report: (err: unknown) => void): () => void {
+    const set = this.sentinels
+    if (set === undefined) return () => {}
+    let last = ''
+    const subscribers = set.addresses.map((address) => {
+      const subscriber = new Redis({ ...address, ...set.options, retryStrategy: reconnectDelayMs, connectTimeout: 2000, maxRetriesPerRequest: null })
+      subscriber.on('error', () => {})
+      subscriber.subscribe('+switch-master').catch(() => {})
+      subscriber.on('message', (_channel: string, message: string) => {
+        // "<name> <old ip> <old port> <new ip> <new port>", once from each sentinel.
+        if (message.split(' ')[0] !== set.name || message === last) return
+        last = message
+        report(new RedisHealthError('failover', 'the sentinels switched to a new master'))
+        this.redis.disconnect(true)
+      })
+      return subscriber
+    })
+    return () => { for (const subscriber of subscribers) subscriber.disconnect() }
+  }
 
   connected (): boolean { return this.redis.status === 'ready' }
 

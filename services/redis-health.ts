@@ -38,6 +38,8 @@ export interface HealthProbe {
   reset(): void
   /** Commands the client holds: sent and unanswered, or waiting to be sent. */
   pending(): number
+  /** Starts watching for news the topology pushes (a Sentinel failover); returns the way to stop. */
+  watch?(report: (err: unknown) => void): () => void
 }
 
 export interface RedisHealthOptions {
@@ -129,6 +131,7 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
   private beating = false
   private stopped = true
   private ticker: NodeJS.Timeout | undefined
+  private unwatch: (() => void) | undefined
   private lastTick = 0
   private lastLate = -Infinity
   private readonly now: () => number
@@ -166,6 +169,7 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
       this.lastTick = now
     }, TICK_MS)
     this.ticker.unref()
+    this.unwatch = this.probe.watch?.((err) => { this.report(err) })
     this.schedule(0)
   }
 
@@ -173,6 +177,8 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
     this.stopped = true
     clearTimeout(this.timer)
     clearInterval(this.ticker)
+    this.unwatch?.()
+    this.unwatch = undefined
   }
 
   /**
