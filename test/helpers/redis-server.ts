@@ -1,6 +1,9 @@
 // A private redis-server on a free port, for tests that stop, pause or watch Redis. Never the shared one.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
@@ -36,11 +39,15 @@ export interface OwnRedis {
 export interface OwnRedisOptions {
   /** More redis-server arguments (cluster mode, a replica of another server...). */
   args?: string[]
+  /** A configuration file, read first (a sentinel needs one it can rewrite). */
+  configFile?: string
   port?: number
 }
 
 export async function startOwnRedis (t: Teardown, options: OwnRedisOptions = {}): Promise<OwnRedis> {
   const port = options.port ?? await freePort()
+  // A replica saves the RDB of its full sync in its directory: never the repository's.
+  const dir = mkdtempSync(join(tmpdir(), 'bw-redis-'))
   let child: ChildProcess | undefined
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   client.on('error', () => {})
@@ -51,7 +58,8 @@ export async function startOwnRedis (t: Teardown, options: OwnRedisOptions = {})
     client,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start () {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...options.args ?? []], { stdio: 'ignore' })
+      const file = options.configFile !== undefined ? [options.configFile] : []
+      child = spawn('redis-server', [...file, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...options.args ?? []], { stdio: 'ignore' })
       for (let i = 0; i < 100; i++) {
         const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
         probe.on('error', () => {})
@@ -82,6 +90,7 @@ export async function startOwnRedis (t: Teardown, options: OwnRedisOptions = {})
   t.teardown(async () => {
     client.disconnect()
     await own.stop()
+    rmSync(dir, { recursive: true, force: true })
   })
   await own.start()
   return own
