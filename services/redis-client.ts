@@ -1,6 +1,8 @@
 // The ioredis client for each Redis topology (one node, Sentinel, Cluster), with the options that make it fail
 // fast, and the probe the health check uses to judge it (services/redis-health.ts).
 import { Buffer } from 'node:buffer'
+import { isIP } from 'node:net'
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Config } from '../config.js'
 import { RedisHealthError, type HealthProbe } from './redis-health.js'
@@ -44,7 +46,13 @@ export function createRedisConnection (config: RedisSettings): RedisConnection |
   }
 
   if (config.redisClusterNodes.length > 0) {
-    const cluster = new Cluster(config.redisClusterNodes.map(hostPort), {
+    const seeds = config.redisClusterNodes.map(hostPort)
+    const named = seeds.find((seed) => isIP(seed.host) === 0)?.host
+    const clusterAuth = {
+      ...auth,
+      ...(config.redisTls ? { tls: { checkServerIdentity: clusterServerIdentity(named) } } : {})
+    }
+    const cluster = new Cluster(seeds, {
       lazyConnect: true,
       keyPrefix: config.redisKeyPrefix,
       enableOfflineQueue: false,
@@ -60,7 +68,7 @@ export function createRedisConnection (config: RedisSettings): RedisConnection |
       slotsRefreshInterval: 2000,
       // Managed clusters with TLS (ElastiCache) announce hostnames their certificates name: connect by name.
       ...(config.redisTls ? { dnsLookup: (address, callback) => { callback(null, address) } } : {}),
-      redisOptions: { ...failFast, ...auth }
+      redisOptions: { ...failFast, ...clusterAuth }
     } satisfies ClusterOptions)
     return { client: cluster, probe: new ClusterProbe(cluster, config.redisKeyPrefix) }
   }
@@ -99,6 +107,19 @@ export function createRedisConnection (config: RedisSettings): RedisConnection |
     return { client: redis, probe: new NodeProbe(redis, 'standalone') }
   }
   return undefined
+}
+
+/**
+ * TLS identity for cluster nodes. A node is checked against the name it is reached by; one announced by IP
+ * (Azure Cache for Redis does this) whose certificate names no IP is checked against the seeds' host name,
+ * the name the operator configured and the certificate was issued for.
+ */
+export function clusterServerIdentity (seedHost: string | undefined) {
+  return (host: string, cert: PeerCertificate): Error | undefined => {
+    const err = checkServerIdentity(host, cert)
+    if (err === undefined || seedHost === undefined || isIP(host) === 0) return err
+    return checkServerIdentity(seedHost, cert)
+  }
 }
 
 function hostPort (value: string): { host: string, port: number } {

@@ -25,6 +25,15 @@ async function slotOwners (cluster: OwnCluster): Promise<Map<number, number>> {
 
 t.test('a Redis Cluster: three primaries, three replicas', async (t) => {
   const redis = await startOwnCluster(t)
+  // Started before any subtest: compiling the service blocks this process, and an app built meanwhile times out.
+  const service = await startCluster(t, { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.seeds })
+  const rows: Summary[] = []
+  const outages: Outage[] = []
+  let replacement: OwnCluster['nodes'][number] | undefined
+  t.teardown(() => {
+    printTable(rows)
+    process.stderr.write(outages.map((o) => `${formatOutage(o)}\n`).join(''))
+  })
 
   t.test('in process: scripts and hash-tagged keys work unchanged; a heartbeat reaches every master', async (t) => {
     const { app, config } = await buildTestApp(t, { redisUrl: null, config: { redisClusterNodes: redis.seeds.split(',') } })
@@ -58,15 +67,6 @@ t.test('a Redis Cluster: three primaries, three replicas', async (t) => {
     t.same(new Set(answers.map((a) => a.statusCode)), new Set([503]), 'all 40 refused with 503, none processed without a lock')
     t.match((await misdirected.app.inject({ url: '/health/security' })).json(), { status: 'degraded', checks: { reason: 'cluster' } })
     t.ok(misdirected.logs.some((line) => line.includes('redis unavailable') && line.includes('MOVED')), 'the log line shows the MOVED reply')
-  })
-
-  const service = await startCluster(t, { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.seeds })
-  const rows: Summary[] = []
-  const outages: Outage[] = []
-  let replacement: OwnCluster['nodes'][number] | undefined
-  t.teardown(() => {
-    printTable(rows)
-    process.stderr.write(outages.map((o) => `${formatOutage(o)}\n`).join(''))
   })
 
   t.test('three service processes: the duplicate storm, exactly once', async (t) => {
