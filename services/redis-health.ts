@@ -201,7 +201,7 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
 
   private schedule (delayMs: number): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => { void this.tick() }, delayMs)
+    this.timer = setTimeout(() => { this.tick().catch(() => {}) }, delayMs)
     this.timer.unref()
   }
 

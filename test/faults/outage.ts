@@ -13,9 +13,9 @@ import {
 /** Each replica's /health/security, polled every 25 ms: when it closed and when it opened again. */
 export function watchSecurity (replicas: ServerProcess[]) {
   const samples: Array<Array<{ at: number, status: number | string }>> = replicas.map(() => [])
-  let watching = true
+  const watching = new AbortController()
   const done = Promise.all(replicas.map(async (replica, i) => {
-    while (watching) {
+    while (!watching.signal.aborted) {
       const at = Date.now()
       samples[i]!.push({ at, status: (await probe(`${replica.url}/health/security`, 1000)).status })
       await sleep(25)
@@ -23,7 +23,7 @@ export function watchSecurity (replicas: ServerProcess[]) {
   }))
   return {
     samples,
-    async stop () { watching = false; await done },
+    async stop () { watching.abort(); await done },
     /** When replica `i` first answered other than 200 at or after `from`. */
     closedAt: (i: number, from: number) => samples[i]!.find((s) => s.at >= from && s.status !== 200)?.at,
     /** When replica `i` answered 200 again after its last refusal. */

@@ -25,7 +25,7 @@ t.test('one Redis, hung then read-only, two service processes under load', async
 
   t.test(`SIGSTOP for ${STALL_MS / 1000} s under traffic: 503 within 1 s, no 200 after the trip, memory flat; SIGCONT: open within 5 s`, async (t) => {
     const samples: Array<Array<{ heap: number, rss: number, pending: number, up: number }>> = replicas.map(() => [])
-    let sampling = true
+    const sampling = new AbortController()
     let sampler: Promise<unknown> = Promise.resolve()
     const { summary, outage, attempts, faultAt } = await burstThroughFault(t, service, {
       name: `one Redis hung (SIGSTOP) for ${STALL_MS / 1000} s`,
@@ -36,7 +36,7 @@ t.test('one Redis, hung then read-only, two service processes under load', async
       async fault () {
         redis.pause()
         sampler = Promise.all(replicas.map(async (replica, i) => {
-          while (sampling) {
+          while (!sampling.signal.aborted) {
             await sleep(1000)
             const [heap, rss, pending, up] = await Promise.all(['nodejs_heap_size_used_bytes', 'process_resident_memory_bytes',
               'redis_pending_commands', 'redis_up'].map((name) => scrape(replica, name)))
@@ -46,7 +46,7 @@ t.test('one Redis, hung then read-only, two service processes under load', async
       },
       async heal () {
         await sleep(STALL_MS)
-        sampling = false
+        sampling.abort()
         await sampler
         redis.resume()
       }

@@ -67,8 +67,13 @@ t.test('createRedisConnection: the client and probe of the one form configured',
   t.teardown(() => { sentinel.client.disconnect() })
   t.equal(sentinel.probe.topology, 'sentinel')
   t.match((sentinel.client as Redis).options, {
-    sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], name: 'billing', password: 'pw', sentinelPassword: 'spw',
-    tls: {}, enableTLSForSentinelMode: true, sentinelTLS: {}
+    sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }],
+    name: 'billing',
+    password: 'pw',
+    sentinelPassword: 'spw',
+    tls: {},
+    enableTLSForSentinelMode: true,
+    sentinelTLS: {}
   })
 
   const cluster = createRedisConnection(testConfig({ redisClusterNodes: ['10.0.0.1:6379', 'cfg.example.net:6379'], redisPassword: 'pw', redisTls: true }))!
