@@ -47,7 +47,7 @@ export default fp(async function redisPlugin (app) {
     const now = Date.now()
     if (now - lastErrorLog > 10_000) {
       lastErrorLog = now
-      app.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'redis error')
+      app.log.warn({ err }, 'redis error')
     }
   }
   client.on('error', logError)

@@ -54,6 +54,7 @@ export interface RedisHealthOptions {
    * for the commands already sent to time out and for their releases to be written behind them.
    */
   resetAfterMs: number
+  /** A pino logger: its `err` serializer keeps an error to a short line. */
   log: { info(obj: object, msg: string): void, warn(obj: object, msg: string): void }
   now?: () => number
 }
@@ -251,7 +252,7 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
       this.reason = reason
       this.since = now
       this.trippedAt = now
-      this.options.log.warn({ reason, topology: this.probe.topology, err: describe(err) },
+      this.options.log.warn({ reason, topology: this.probe.topology, err },
         'redis unhealthy: lock routes fail closed')
       this.emit('change', this.state())
     } else if (this.reason === 'starting') {
@@ -259,7 +260,7 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
       // A client still making its first connection is not news; one that has not answered for a while is.
       if (now - this.since >= STARTUP_GRACE_MS) {
         this.reason = reason
-        this.options.log.warn({ reason, topology: this.probe.topology, err: describe(err) },
+        this.options.log.warn({ reason, topology: this.probe.topology, err },
           'redis unavailable: lock routes fail closed until it answers')
         this.emit('change', this.state())
       }
@@ -290,11 +291,4 @@ export class RedisHealth extends EventEmitter<{ change: [RedisHealthState] }> {
       'redis healthy: lock routes open')
     this.emit('change', this.state())
   }
-}
-
-/** An error as a log field: its class, code and the first line of its message, never its arguments. */
-function describe (err: unknown): object | undefined {
-  if (err === undefined) return undefined
-  if (!(err instanceof Error)) return { message: String(err).slice(0, 200) }
-  return { name: err.name, code: (err as { code?: unknown }).code, message: err.message.split('\n')[0]?.slice(0, 200) }
 }
