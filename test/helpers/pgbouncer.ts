@@ -3,7 +3,7 @@
 // statement_timeout is refused, as Debian's PgBouncer 1.18 does). Every database name goes through to the
 // same-named database, so a test's fresh database is reached by changing only the port of its URL.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,6 +12,9 @@ import { ADMIN_DATABASE_URL } from './env.js'
 import { freePort } from './redis-server.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
+
+// Debian installs it in /usr/sbin, which is not on a normal user's PATH; PGBOUNCER names another one.
+const PGBOUNCER = process.env.PGBOUNCER ?? (existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : 'pgbouncer')
 
 export interface PgBouncerOptions {
   poolMode?: 'transaction' | 'session'
@@ -97,7 +100,7 @@ export async function startPgBouncer (options: PgBouncerOptions = {}): Promise<P
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start () {
       const args = [...(runAs !== undefined ? ['-u', runAs.name] : []), join(dir, 'pgbouncer.ini')]
-      const started = spawn('pgbouncer', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      const started = spawn(PGBOUNCER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
       child = started
       for (const stream of [started.stdout, started.stderr]) {
         stream?.setEncoding('utf8')
