@@ -17,6 +17,8 @@ interface Teardown { teardown(fn: () => unknown): void }
 const PGBOUNCER = process.env.PGBOUNCER ?? (existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : 'pgbouncer')
 
 export interface PgBouncerOptions {
+  /** The Postgres in front of which it runs (host, port and user); default: the tests' TEST_DATABASE_URL. */
+  upstream?: string
   poolMode?: 'transaction' | 'session'
   /** Server connections per database and user (PgBouncer's default_pool_size). */
   poolSize?: number
@@ -43,7 +45,7 @@ export const startedPgBouncers: PgBouncer[] = []
 
 /** Starts one; the caller stops it (the bench). Tests use `pgBouncer(t)`, which also cleans up. */
 export async function startPgBouncer (options: PgBouncerOptions = {}): Promise<PgBouncer & { remove(): Promise<void> }> {
-  const upstream = new URL(ADMIN_DATABASE_URL)
+  const upstream = new URL(options.upstream ?? ADMIN_DATABASE_URL)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'bw-pgbouncer-'))
   const user = decodeURIComponent(upstream.username || 'postgres')
