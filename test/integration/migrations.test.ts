@@ -34,7 +34,7 @@ async function clientDb (t: Teardown, url: string): Promise<Db> {
 const recorded = async (database: TestDatabase) =>
   (await database.query<{ n: number }>('select count(*)::int as n from drizzle.__drizzle_migrations'))[0]?.n
 const advisoryLocks = async (database: TestDatabase) =>
-  (await database.query<{ n: number }>("select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = $1)", [database.name]))[0]?.n
+  (await database.query<{ n: number }>("select count(*)::int as n from pg_locks where locktype = 'advisory' and objid = $1 and database = (select oid from pg_database where datname = $2)", [MIGRATION_LOCK_ID, database.name]))[0]?.n
 
 /** Holds the migration lock in an open transaction, as a replica in the middle of a migration does. */
 async function holdLock (t: Teardown, database: TestDatabase): Promise<{ release(): Promise<void> }> {
@@ -66,7 +66,7 @@ for (const via of ['directly', 'through PgBouncer (transaction mode, 3 server co
     t.same(appliers[0]?.applied, TAGS, 'both of them, in order')
     t.ok(results.filter((r) => r.applied.length === 0).length === 9, 'the nine others found the database up to date')
     t.equal(await recorded(database), 2, 'drizzle.__drizzle_migrations holds each migration once')
-    t.equal(await advisoryLocks(database), 0, 'no advisory lock outlives its transaction')
+    t.equal(await advisoryLocks(database), 0, 'the migration lock does not outlive its transaction')
     const tables = await database.query("select table_name from information_schema.tables where table_schema = 'public'")
     t.equal(tables.length, 6, 'the schema exists')
     if (results.some((r) => r.waited)) {
