@@ -1,5 +1,5 @@
-// A private PgBouncer on a free port in front of the test Postgres, as users run it: transaction pooling by
-// default, and no `ignore_startup_parameters` beyond `extra_float_digits` (so a startup parameter such as
+// A private PgBouncer on a free port in front of the test Postgres, as users run it: transaction pooling,
+// and no `ignore_startup_parameters` beyond `extra_float_digits` (so a startup parameter such as
 // statement_timeout is refused, as Debian's PgBouncer 1.18 does). Every database name goes through to the
 // same-named database, so a test's fresh database is reached by changing only the port of its URL.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -19,13 +19,10 @@ const PGBOUNCER = process.env.PGBOUNCER ?? (existsSync('/usr/sbin/pgbouncer') ? 
 export interface PgBouncerOptions {
   /** The Postgres in front of which it runs (host, port and user); default: the tests' TEST_DATABASE_URL. */
   upstream?: string
-  poolMode?: 'transaction' | 'session'
   /** Server connections per database and user (PgBouncer's default_pool_size). */
   poolSize?: number
   /** Client-side TLS: PgBouncer presents this certificate and refuses plain connections. */
   tls?: { certFile: string, keyFile: string }
-  /** More `[pgbouncer]` settings. */
-  settings?: Record<string, string | number>
 }
 
 export interface PgBouncer {
@@ -55,7 +52,7 @@ export async function startPgBouncer (options: PgBouncerOptions = {}): Promise<P
     unix_socket_dir: dir,
     auth_type: 'trust',
     auth_file: join(dir, 'users.txt'),
-    pool_mode: options.poolMode ?? 'transaction',
+    pool_mode: 'transaction',
     ignore_startup_parameters: 'extra_float_digits',
     default_pool_size: options.poolSize ?? 20,
     max_client_conn: 1000,
@@ -68,8 +65,7 @@ export async function startPgBouncer (options: PgBouncerOptions = {}): Promise<P
     log_pooler_errors: 1,
     ...(options.tls !== undefined
       ? { client_tls_sslmode: 'require', client_tls_cert_file: options.tls.certFile, client_tls_key_file: options.tls.keyFile }
-      : {}),
-    ...options.settings
+      : {})
   }
   const ini = [
     '[databases]',
