@@ -59,7 +59,9 @@ export async function startPgBouncer (options: PgBouncerOptions = {}): Promise<P
     // A refused server login makes waiting clients fail at once ("server login has been failing"), and
     // is retried after this long: tests that cut Postgres for a few seconds see it back quickly.
     server_login_retry: 1,
-    query_wait_timeout: 30,
+    // Below the service's 12 s client-side query timeout, as the README advises: a query PgBouncer could not
+    // place on a server is refused, instead of running after the service gave up on it and answered 500.
+    query_wait_timeout: 10,
     log_connections: 1,
     log_disconnections: 0,
     log_pooler_errors: 1,

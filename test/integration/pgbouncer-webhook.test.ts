@@ -7,6 +7,7 @@ import { pgBouncerLogins } from '../helpers/pgbouncer.js'
 t.setTimeout(240_000)
 process.env.TEST_POOLER = 'pgbouncer'
 await import('./smoke.test.js')
+await import('./lvver-steps.test.js')
 await import('./lvver-duplicates.test.js')
 await import('./lvver-order.test.js')
 await import('./lvver-expiry.test.js')
