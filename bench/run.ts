@@ -1,4 +1,5 @@
-// `npm run bench [-- --no-soak] [-- --only noop,redis,insert,unique,duplicate,down,replay-storm,bulk-replay,soak] [-- --pool-sizes 5,10,20]`
+// `npm run bench [-- --no-soak] [-- --only noop,redis,insert,unique,duplicate,down,replay-storm,bulk-replay,soak] [-- --pool-sizes 5,10,20]
+//   [-- --via pgbouncer,unnamed|none]`
 //
 // What it measures: the cost of LVVER's safety, each figure beside its ceiling from the same run.
 //
@@ -35,6 +36,12 @@
 // - Ratios: unique / one-insert ceiling and duplicate storm / one-Redis ceiling.
 // - A consistency check: every 2xx answered to a unique event must be one `webhook_events` row and one
 //   `boosts` row (exactly once: none lost, none doubled).
+// - The Postgres scenarios (one-insert ceiling, unique events, duplicate storm) run again, in the same rounds,
+//   on a server of each `--via` (default `pgbouncer`): `pgbouncer`, through a PgBouncer started for the run
+//   (transaction pooling, as many server connections as the service's pool, no ignore_startup_parameters
+//   beyond extra_float_digits; test/helpers/pgbouncer.ts) with DATABASE_POOL_MODE=transaction; `unnamed`,
+//   DATABASE_POOL_MODE=transaction straight to Postgres, which isolates what unnamed statements cost.
+//   Their rows carry the suffix ` [pgbouncer]` / ` [unnamed]`; PgBouncer's own CPU counts as "other".
 // - `--pool-sizes a,b,c` repeats the scenarios with each DATABASE_POOL_SIZE (one server each); otherwise
 //   DATABASE_POOL_SIZE from the environment, else the service's default. BENCH_NODE_ARGS passes flags to
 //   the server's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it, then bench/profile.ts);
@@ -52,12 +59,14 @@ import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import { signPaddleBody } from '../services/paddle/signature.js'
+import { startPgBouncer } from '../test/helpers/pgbouncer.js'
 
 const { values: args } = parseArgs({
   options: {
     soak: { type: 'boolean', default: true },
     only: { type: 'string' },
-    'pool-sizes': { type: 'string' }
+    'pool-sizes': { type: 'string' },
+    via: { type: 'string', default: 'pgbouncer' }
   },
   allowNegative: true
 })
@@ -273,6 +282,8 @@ interface Row {
   scenario: string
   round?: number
   pool: number | 'default'
+  /** How the server reached Postgres: `direct` (session mode, named statements), or a `--via`. */
+  via?: Via
   rps: number
   p50: number
   p99: number
@@ -420,6 +431,10 @@ async function bulkReplay (server: Server, pool: Row['pool']): Promise<Row> {
   }
 }
 
+const VIAS = ['pgbouncer', 'unnamed'] as const
+type Via = 'direct' | typeof VIAS[number]
+const vias = args.via === 'none' ? [] : (args.via ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '')
+for (const via of vias) if (!(VIAS as readonly string[]).includes(via)) throw new Error(`--via: ${via} is not one of ${VIAS.join(', ')}, none`)
 const only = args.only?.split(',').map((name) => name.trim())
 const wanted = (name: string): boolean => only === undefined || only.includes(name)
 const poolSizes: Array<Row['pool']> = args['pool-sizes'] !== undefined
@@ -448,9 +463,11 @@ async function deleteRunKeys (prefix = KEY_PREFIX): Promise<number> {
   return deleted
 }
 
+let bouncer: Awaited<ReturnType<typeof startPgBouncer>> | undefined
 let cleaned = false
 async function cleanUp (): Promise<void> {
   await Promise.all([...servers].map(stopServer))
+  await bouncer?.remove()
   if (!cleaned) {
     cleaned = true
     await admin.query(`drop database if exists ${dbName} with (force)`).catch(() => {})
@@ -468,6 +485,21 @@ const rows: Row[] = []
 const soak: Record<string, number | number[]> = {}
 const counted: Counted = { ok2xx: 0, cutOff: 0 }
 const consistency: Record<string, number | boolean> = {}
+bouncer = vias.includes('pgbouncer')
+  ? await startPgBouncer({ upstream: ADMIN_URL, poolSize: Math.max(...poolSizes.map((pool) => (pool === 'default' ? 20 : pool))) })
+  : undefined
+
+/** Delivers the storm's event once, so that every request of the storm is a duplicate. */
+async function prime (url: string, body: string): Promise<void> {
+  const first = await fetch(`${url}/billing/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(body, SECRET) },
+    body
+  })
+  if (first.status !== 200) throw new Error(`priming the duplicate storm answered ${first.status}`)
+  counted.ok2xx += 1
+}
+
 try {
   for (const pool of poolSizes) {
     const env = {
@@ -483,29 +515,39 @@ try {
     const filler = eventBody(newEventId())
     const down = wanted('down') ? await startServer({ ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, true) : undefined
     const stormBody = eventBody(newEventId())
-    if (wanted('duplicate')) {
-      const first = await fetch(`${url}/billing/webhook`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(stormBody, SECRET) },
-        body: stormBody
+    if (wanted('duplicate')) await prime(url, stormBody)
+    // A server for each --via, beside the direct one, so that the rounds interleave them too.
+    const others: Array<{ via: Via, server: Server, stormBody: string }> = []
+    for (const via of vias as Via[]) {
+      const other = await startServer({
+        ...env,
+        REDIS_KEY_PREFIX: `${KEY_PREFIX}${pool}:${via}:`,
+        DATABASE_POOL_MODE: 'transaction',
+        ...(via === 'pgbouncer' && bouncer !== undefined ? { DATABASE_URL: bouncer.url(databaseUrl.toString()) } : {})
       })
-      if (first.status !== 200) throw new Error(`priming the duplicate storm answered ${first.status}`)
-      counted.ok2xx += 1
+      const body = eventBody(newEventId())
+      if (wanted('duplicate')) await prime(other.url, body)
+      others.push({ via, server: other, stormBody: body })
     }
     // Rounds interleave the scenarios, so a burst of other work on the machine hits one round, not one scenario.
     for (let round = 1; round <= ROUNDS; round++) {
-      const add = (row: Row) => { rows.push({ ...row, round }) }
+      const add = (row: Row, via: Via = 'direct') => { rows.push({ ...row, round, via }) }
       if (wanted('noop')) add(await run('ceiling: no-op route', server, jsonPost(url, '/bench/noop', filler), pool))
       if (wanted('redis')) add(await run('ceiling: one Redis lock + unlock', server, jsonPost(url, '/bench/redis-lock', filler), pool))
-      if (wanted('insert')) add(await run('ceiling: one Postgres insert', server, jsonPost(url, '/bench/pg-insert', filler), pool))
-      if (wanted('unique')) add(await run('webhook: unique events', server, { url, requests: [{ setupRequest: signedRequest }] }, pool, counted))
-      if (wanted('duplicate')) {
-        // The same delivery every time; signed afresh each round so that the signature stays within tolerance.
-        const headers = { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(stormBody, SECRET) }
-        add(await run('webhook: duplicate storm', server, { url: `${url}/billing/webhook`, method: 'POST', headers, body: stormBody }, pool))
+      for (const setup of [{ via: 'direct' as Via, server, stormBody }, ...others]) {
+        const tag = setup.via === 'direct' ? '' : ` [${setup.via}]`
+        const at = setup.server.url
+        if (wanted('insert')) add(await run(`ceiling: one Postgres insert${tag}`, setup.server, jsonPost(at, '/bench/pg-insert', filler), pool), setup.via)
+        if (wanted('unique')) add(await run(`webhook: unique events${tag}`, setup.server, { url: at, requests: [{ setupRequest: signedRequest }] }, pool, counted), setup.via)
+        if (wanted('duplicate')) {
+          // The same delivery every time; signed afresh each round so that the signature stays within tolerance.
+          const headers = { 'content-type': 'application/json', 'paddle-signature': signPaddleBody(setup.stormBody, SECRET) }
+          add(await run(`webhook: duplicate storm${tag}`, setup.server, { url: `${at}/billing/webhook`, method: 'POST', headers, body: setup.stormBody }, pool), setup.via)
+        }
       }
       if (down !== undefined) add(await run('webhook: Redis down (503)', down, { url: down.url, requests: [{ setupRequest: signedRequest }] }, pool))
     }
+    for (const other of others) await stopServer(other.server)
     if (wanted('replay-storm') && sentBodies.length > 0) {
       // Every event already recorded and every marker gone (an eviction, a failover, a flush): each request
       // goes to Postgres, where the record's conflict clause answers duplicate without an error.
@@ -585,14 +627,24 @@ const spread = (row: Row): string => {
   return all.length > 1 ? ` (${Math.min(...all)}–${Math.max(...all)})` : ''
 }
 const ratio = (a?: Row, b?: Row) => a !== undefined && b !== undefined ? Math.round((a.rps / b.rps) * 100) / 100 : undefined
-const ratios = poolSizes.map((pool) => {
-  const find = (prefix: string) => best.find((row) => row.pool === pool && row.scenario.startsWith(prefix))
+const ratios = poolSizes.flatMap((pool) => (['direct', ...vias] as Via[]).map((via) => {
+  const find = (prefix: string, rowVia = via) => best.find((row) => row.pool === pool && (row.via ?? 'direct') === rowVia && row.scenario.startsWith(prefix))
+  const direct = (prefix: string) => find(prefix, 'direct')
   return {
     pool,
+    via,
     uniqueOverInsert: ratio(find('webhook: unique'), find('ceiling: one Postgres')),
-    duplicateOverRedis: ratio(find('webhook: duplicate'), find('ceiling: one Redis'))
+    duplicateOverRedis: ratio(find('webhook: duplicate'), find('ceiling: one Redis', 'direct')),
+    // What this way of reaching Postgres keeps of the direct figures.
+    ...(via !== 'direct'
+      ? {
+          insertOverDirect: ratio(find('ceiling: one Postgres'), direct('ceiling: one Postgres')),
+          uniqueOverDirect: ratio(find('webhook: unique'), direct('webhook: unique')),
+          duplicateOverDirect: ratio(find('webhook: duplicate'), direct('webhook: duplicate'))
+        }
+      : {})
   }
-})
+}))
 const machine = {
   cpus: cpus().length,
   model: cpus()[0]?.model,
@@ -625,8 +677,10 @@ const lines = [
   ''
 ]
 for (const r of ratios) {
-  lines.push(`${poolSizes.length > 1 ? `pool ${r.pool}: ` : ''}unique / one-insert ceiling: ${r.uniqueOverInsert ?? 'n/a'} (target ≥ 0.7); ` +
-    `duplicate / one-Redis ceiling: ${r.duplicateOverRedis ?? 'n/a'} (target ≥ 0.8)`)
+  const where = [poolSizes.length > 1 ? `pool ${r.pool}` : '', r.via !== 'direct' ? r.via : ''].filter((part) => part !== '').join(', ')
+  lines.push(`${where !== '' ? `${where}: ` : ''}unique / one-insert ceiling: ${r.uniqueOverInsert ?? 'n/a'} (target ≥ 0.7); ` +
+    `duplicate / one-Redis ceiling: ${r.duplicateOverRedis ?? 'n/a'} (target ≥ 0.8)` +
+    (r.via !== 'direct' ? `; against direct: insert ${r.insertOverDirect ?? 'n/a'}, unique ${r.uniqueOverDirect ?? 'n/a'}, duplicate ${r.duplicateOverDirect ?? 'n/a'}` : ''))
 }
 if (soak.rssStartMiB !== undefined) {
   lines.push(`RSS over ${SOAK_EVENTS.toLocaleString('en')} unique events (fresh server, ${soak.rssAfterStartMiB} MiB after start-up, ` +

@@ -5,10 +5,10 @@ import { openDatabase } from './client.js'
 
 const config = loadConfig()
 const log = pino({ level: config.logLevel })
-const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 }, log)
+const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1, poolMode: config.databasePoolMode }, log)
 try {
-  await database.migrate()
-  log.info({ database: database.kind }, 'migrations applied')
+  const { applied } = await database.migrate()
+  log.info({ database: database.kind, applied }, 'migrations applied')
 } finally {
   await database.close()
 }

@@ -14,7 +14,8 @@ export default fp(async function dbPlugin (app) {
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
-    poolSize: config.databasePoolSize
+    poolSize: config.databasePoolSize,
+    poolMode: config.databasePoolMode
   }, app.log)
   try {
     await database.migrate()
@@ -22,7 +23,7 @@ export default fp(async function dbPlugin (app) {
     await database.close()
     throw err
   }
-  app.log.info({ database: database.kind }, 'database ready, migrations applied')
+  app.log.info({ database: database.kind, poolMode: database.poolMode, namedStatements: database.namedStatements }, 'database ready, migrations applied')
   app.decorate('database', database)
   app.addHook('onClose', async () => { await database.close() })
 }, { name: 'db', dependencies: ['config'] })

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freshDatabase, type TestDatabase } from '../helpers/database.js'
-import { TEST_ADMIN_TOKEN, TEST_SECRET } from '../helpers/env.js'
+import { TEST_ADMIN_TOKEN, TEST_SECRET, viaPgBouncer } from '../helpers/env.js'
+import { pgBouncer } from '../helpers/pgbouncer.js'
 import { startOwnRedis, type OwnRedis } from '../helpers/redis-server.js'
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js'
 import { markerKey } from '../../services/lvver.js'
@@ -32,8 +33,12 @@ export async function startCluster (t: Teardown, env: Record<string, string> = {
   const password = `pw${randomBytes(12).toString('hex')}`
   const url = new URL(database.url)
   url.password = password
+  // One PgBouncer for the three replicas, as a deployment has one in front of its Postgres.
+  const pooled: Record<string, string> = viaPgBouncer()
+    ? { DATABASE_URL: (await pgBouncer(t)).url(url.toString()), DATABASE_POOL_MODE: 'transaction' }
+    : { DATABASE_URL: url.toString() }
   const base = {
-    DATABASE_URL: url.toString(),
+    ...pooled,
     REDIS_URL: redis.url,
     ADMIN_API_TOKEN: TEST_ADMIN_TOKEN,
     DATABASE_POOL_SIZE: '8',

@@ -6,7 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../app.js'
 import { loadConfig, type Config } from '../../config.js'
 import { freshDatabase, type TestDatabase } from './database.js'
-import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN, TEST_SECRET } from './env.js'
+import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN, TEST_SECRET, viaPgBouncer } from './env.js'
+import { pgBouncer } from './pgbouncer.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -43,8 +44,11 @@ export async function buildTestApp (t: Teardown, options: TestAppOptions = {}): 
     }
   })
   const redisUrl = options.redisUrl === undefined ? SHARED_REDIS_URL : options.redisUrl ?? undefined
+  const pooled = viaPgBouncer()
+    ? { databaseUrl: (await pgBouncer(t)).url(database.url), databasePoolMode: 'transaction' as const }
+    : { databaseUrl: database.url }
   const config = testConfig({
-    databaseUrl: database.url,
+    ...pooled,
     redisUrl,
     redisKeyPrefix: `bwtest:${process.pid}:${randomBytes(3).toString('hex')}:`,
     webhookSecrets: [TEST_SECRET],

@@ -13,7 +13,7 @@ import { REPLAYABLE } from '../../services/inbox.js'
 import { pgErrorOf, safeErrorSerializer, shortError } from '../../services/safe-error.js'
 import { freshDatabase } from '../helpers/database.js'
 
-const log = { warn: () => {} }
+const log = { info: () => {}, warn: () => {} }
 // Every table with the columns other systems read (a table may hold more).
 const COLUMNS: Record<string, string[]> = {
   badge_purchases: ['id', 'member_id', 'community_id', 'badge_id', 'price_id', 'status', 'transaction_id', 'created_at', 'completed_at'],
