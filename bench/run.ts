@@ -116,7 +116,7 @@ async function startServer (env: Record<string, string>, redisDown = false): Pro
       ...process.env,
       // Not production: BENCH_ROUTES is refused there. Nothing else in the service reads NODE_ENV.
       NODE_ENV: 'bench',
-      LOG_LEVEL: LOG_LEVEL,
+      LOG_LEVEL,
       HOST: '127.0.0.1',
       PORT: String(port),
       PADDLE_WEBHOOK_SECRET: SECRET,
@@ -463,6 +463,7 @@ async function deleteRunKeys (prefix = KEY_PREFIX): Promise<number> {
   return deleted
 }
 
+// eslint-disable-next-line prefer-const -- assigned once the run starts; a Ctrl-C clean-up may read it before
 let bouncer: Awaited<ReturnType<typeof startPgBouncer>> | undefined
 let cleaned = false
 async function cleanUp (): Promise<void> {

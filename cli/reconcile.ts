@@ -50,7 +50,7 @@ try {
   // The pass runs events through the lock: give a Redis that is just connecting a few seconds.
   for (let i = 0; i < 100 && !app.lockStore.isReady(); i++) await sleep(50)
   // Ctrl-C stops the pass between two events and gives the lease back, rather than leaving it to expire.
-  const stop = () => { void reconciler.stop() }
+  const stop = () => { reconciler.stop().catch(() => {}) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   const run = await reconciler.runOnce(since !== undefined ? { since } : {})

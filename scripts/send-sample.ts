@@ -92,7 +92,12 @@ function sampleEvent (): object {
       ...base,
       event_type: 'transaction.completed',
       data: {
-        id: id('txn'), status: 'completed', origin: 'web', customer_id: id('ctm'), subscription_id: null, currency_code: 'USD',
+        id: id('txn'),
+        status: 'completed',
+        origin: 'web',
+        customer_id: id('ctm'),
+        subscription_id: null,
+        currency_code: 'USD',
         // A badge names the purchase POST /badges/purchase started; this one names none, so it waits for review.
         custom_data: values.type === 'boost' ? who : { ...who, purchase_id: 'bp_sample_without_a_purchase' },
         items: [item(priceId)],
@@ -104,7 +109,10 @@ function sampleEvent (): object {
     ...base,
     event_type: 'subscription.created',
     data: {
-      id: id('sub'), status: 'active', customer_id: id('ctm'), custom_data: who,
+      id: id('sub'),
+      status: 'active',
+      customer_id: id('ctm'),
+      custom_data: who,
       items: [{ ...item(priceFor('tier')), status: 'active' }],
       current_billing_period: { starts_at: now, ends_at: new Date(Date.now() + 30 * 86400_000).toISOString() }
     }

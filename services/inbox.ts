@@ -184,8 +184,13 @@ export class Inbox {
   async list (filter: EventFilter & { limit: number, cursor?: string | undefined }): Promise<{ events: EventView[], nextCursor: string | null }> {
     const [cursorAt, cursorId] = filter.cursor === undefined ? [null, null] : decodeCursor(filter.cursor)
     const { rows } = await this.deps.database.run<EventRow>(statements.eventList, {
-      status: filter.status, event_type: filter.type, from: filter.from, to: filter.to,
-      cursor_at: cursorAt, cursor_id: cursorId, limit: filter.limit + 1
+      status: filter.status,
+      event_type: filter.type,
+      from: filter.from,
+      to: filter.to,
+      cursor_at: cursorAt,
+      cursor_id: cursorId,
+      limit: filter.limit + 1
     })
     const page = rows.slice(0, filter.limit)
     const last = page.at(-1)

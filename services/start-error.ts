@@ -4,8 +4,20 @@
 
 /** PGlite's file system is Emscripten's, whose errno numbers are WASI's, not the host's. */
 const WASI_ERRNO: Record<number, string> = {
-  2: 'EACCES', 8: 'EBADF', 20: 'EEXIST', 28: 'EINVAL', 29: 'EIO', 31: 'EISDIR', 33: 'EMFILE', 44: 'ENOENT',
-  48: 'ENOMEM', 51: 'ENOSPC', 54: 'ENOTDIR', 55: 'ENOTEMPTY', 63: 'EPERM', 69: 'EROFS'
+  2: 'EACCES',
+  8: 'EBADF',
+  20: 'EEXIST',
+  28: 'EINVAL',
+  29: 'EIO',
+  31: 'EISDIR',
+  33: 'EMFILE',
+  44: 'ENOENT',
+  48: 'ENOMEM',
+  51: 'ENOSPC',
+  54: 'ENOTDIR',
+  55: 'ENOTEMPTY',
+  63: 'EPERM',
+  69: 'EROFS'
 }
 
 const MAX_PART = 300

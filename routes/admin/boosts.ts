@@ -6,7 +6,6 @@ import { sendIdempotent } from '../../plugins/idempotency.js'
 import { grantBoost, listBoosts } from '../../services/boosts.js'
 import { Id, OneOf } from '../schemas.js'
 
-
 const GrantBody = Type.Object({
   communityId: Id,
   memberId: Type.Optional(Id),

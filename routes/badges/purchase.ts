@@ -6,7 +6,6 @@ import { sendIdempotent } from '../../plugins/idempotency.js'
 import { startBadgePurchase } from '../../services/badges.js'
 import { Id } from '../schemas.js'
 
-
 const PurchaseBody = Type.Object({
   memberId: Id,
   communityId: Id,

@@ -59,6 +59,7 @@ function unstorableTime (text: string): string | undefined {
 /** Far deeper than any Paddle payload, far shallower than what overflows JSON.stringify (about 10,000 levels). */
 export const MAX_PAYLOAD_DEPTH = 64
 // What Postgres refuses in jsonb: U+0000, and a UTF-16 surrogate without its pair.
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this looks for
 const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g')
 

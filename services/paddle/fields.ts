@@ -5,6 +5,7 @@
 export type Read<T> = { ok: true, value: T } | { ok: false, reason: string }
 
 const MAX_ID = 128
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const CONTROL = /[\u0000-\u001f\u007f]/
 
 /** `value` as an object, or undefined when it is anything else (null, an array, a string...). */

@@ -26,9 +26,9 @@ t.test('Redis killed mid-burst: 503 within 1 s, nothing hangs, other routes serv
 
   // Meanwhile, and after the restart, the routes that need no lock keep answering.
   const probes: Array<{ path: string, status: number | string, ms: number }> = []
-  let probing = true
+  const probing = { on: true }
   const prober = (async () => {
-    while (probing) {
+    while (probing.on) {
       await Promise.all(replicas.flatMap((replica) => ['/health/live', '/health/ready', '/metrics'].map(async (path) => {
         probes.push({ path, ...await probe(`${replica.url}${path}`) })
       })))
@@ -39,7 +39,7 @@ t.test('Redis killed mid-burst: 503 within 1 s, nothing hangs, other routes serv
   const restartedAt = Date.now()
   await redis.start()
   const deliveries = await burst
-  probing = false
+  probing.on = false
   await prober
 
   const attempts = attemptsOf(deliveries)

@@ -172,4 +172,3 @@ export async function startPaddleApi (t: Teardown, options: { keys?: string[] } 
   t.teardown(() => api.close())
   return api
 }
-

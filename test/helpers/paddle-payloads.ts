@@ -123,24 +123,54 @@ const EXAMPLE_PRICE_INFO: Record<ExamplePriceName, PriceInfo> = {
   boost3: { ...BOOST_PRODUCT, name: 'Boost, 3 months', description: 'Three months of boost', amount: 1299, billingCycle: null, maxQuantity: 12 },
   boost12: { ...BOOST_PRODUCT, name: 'Boost, 12 months', description: 'Twelve months of boost', amount: 3999, billingCycle: null, maxQuantity: 10 },
   starter: {
-    productId: 'pro_01hry4vqm01gtnb9smea9yzedm', productName: 'Starter', productDescription: 'The essentials for a new community.',
-    name: 'Starter, monthly', description: 'Monthly', amount: 900, billingCycle: MONTHLY, maxQuantity: 1
+    productId: 'pro_01hry4vqm01gtnb9smea9yzedm',
+    productName: 'Starter',
+    productDescription: 'The essentials for a new community.',
+    name: 'Starter, monthly',
+    description: 'Monthly',
+    amount: 900,
+    billingCycle: MONTHLY,
+    maxQuantity: 1
   },
   pro: {
-    productId: 'pro_01hry69gf073bkjt3vcppfg2ds', productName: 'Pro', productDescription: 'Moderation tools and analytics for growing communities.',
-    name: 'Pro, monthly', description: 'Monthly', amount: 2900, billingCycle: MONTHLY, maxQuantity: 1
+    productId: 'pro_01hry69gf073bkjt3vcppfg2ds',
+    productName: 'Pro',
+    productDescription: 'Moderation tools and analytics for growing communities.',
+    name: 'Pro, monthly',
+    description: 'Monthly',
+    amount: 2900,
+    billingCycle: MONTHLY,
+    maxQuantity: 1
   },
   business: {
-    productId: 'pro_01hry6vtd0b6kjepm57fq577m6', productName: 'Business', productDescription: 'Single sign-on, audit logs and priority support.',
-    name: 'Business, monthly', description: 'Monthly', amount: 9900, billingCycle: MONTHLY, maxQuantity: 1
+    productId: 'pro_01hry6vtd0b6kjepm57fq577m6',
+    productName: 'Business',
+    productDescription: 'Single sign-on, audit logs and priority support.',
+    name: 'Business, monthly',
+    description: 'Monthly',
+    amount: 9900,
+    billingCycle: MONTHLY,
+    maxQuantity: 1
   },
   badgeGold: {
-    productId: 'pro_01hry91cz0qk3wrm06mbtwgqbd', productName: 'Gold badge', productDescription: 'A gold badge beside a member\'s name.',
-    name: 'Gold badge', description: 'One-time purchase', amount: 499, billingCycle: null, maxQuantity: 1
+    productId: 'pro_01hry91cz0qk3wrm06mbtwgqbd',
+    productName: 'Gold badge',
+    productDescription: 'A gold badge beside a member\'s name.',
+    name: 'Gold badge',
+    description: 'One-time purchase',
+    amount: 499,
+    billingCycle: null,
+    maxQuantity: 1
   },
   badgeSilver: {
-    productId: 'pro_01hryapg60fqxavf2vp2d2a1nt', productName: 'Silver badge', productDescription: 'A silver badge beside a member\'s name.',
-    name: 'Silver badge', description: 'One-time purchase', amount: 299, billingCycle: null, maxQuantity: 1
+    productId: 'pro_01hryapg60fqxavf2vp2d2a1nt',
+    productName: 'Silver badge',
+    productDescription: 'A silver badge beside a member\'s name.',
+    name: 'Silver badge',
+    description: 'One-time purchase',
+    amount: 299,
+    billingCycle: null,
+    maxQuantity: 1
   }
 }
 
@@ -591,82 +621,157 @@ function otherEntity (type: PaddleEventType, at: number): Record<string, unknown
   switch (entity) {
     case 'address':
       return {
-        id: newPaddleId('add', at), customer_id: newPaddleId('ctm'), description: 'Head Office',
-        first_line: '4050 Jefferson Plaza, 41st Floor', second_line: null, city: 'New York', postal_code: '10021',
-        region: 'NY', country_code: 'US', custom_data: null, status: 'active', created_at: created, updated_at: updated,
+        id: newPaddleId('add', at),
+        customer_id: newPaddleId('ctm'),
+        description: 'Head Office',
+        first_line: '4050 Jefferson Plaza, 41st Floor',
+        second_line: null,
+        city: 'New York',
+        postal_code: '10021',
+        region: 'NY',
+        country_code: 'US',
+        custom_data: null,
+        status: 'active',
+        created_at: created,
+        updated_at: updated,
         import_meta: importMeta(imported)
       }
     case 'adjustment': {
       const item = { subtotal: 1194, tax: 106, total: 1300, fee: 115, earnings: 1079 }
       return {
-        id: newPaddleId('adj', at), action: 'refund', type: 'partial', transaction_id: newPaddleId('txn'),
-        subscription_id: null, customer_id: newPaddleId('ctm'), reason: 'Bought by mistake',
-        credit_applied_to_balance: false, currency_code: 'USD',
+        id: newPaddleId('adj', at),
+        action: 'refund',
+        type: 'partial',
+        transaction_id: newPaddleId('txn'),
+        subscription_id: null,
+        customer_id: newPaddleId('ctm'),
+        reason: 'Bought by mistake',
+        credit_applied_to_balance: false,
+        currency_code: 'USD',
         status: action === 'created' ? 'pending_approval' : 'approved',
         items: [{
-          id: newPaddleId('adjitm', at), item_id: newPaddleId('txnitm'), type: 'partial', amount: '1300', proration: null,
+          id: newPaddleId('adjitm', at),
+          item_id: newPaddleId('txnitm'),
+          type: 'partial',
+          amount: '1300',
+          proration: null,
           totals: { ...asStrings(item), currency_code: 'USD' }
         }],
         totals: { ...asStrings(item), currency_code: 'USD', retained_fee: '0' },
         payout_totals: { ...asStrings(item), chargeback_fee: null, currency_code: 'USD', retained_fee: '0' },
-        created_at: created, updated_at: updated
+        created_at: created,
+        updated_at: updated
       }
     }
     case 'api_key': {
       const id = newPaddleId('apikey', at)
       return {
-        id, name: 'CRM integration', description: 'Reads customers and subscriptions for the CRM.',
+        id,
+        name: 'CRM integration',
+        description: 'Reads customers and subscriptions for the CRM.',
         key: `pdl_live_apikey_${id.slice(7, 17)}****`,
         status: action === 'expired' ? 'expired' : action === 'revoked' ? 'revoked' : 'active',
         permissions: ['customer.read', 'subscription.read', 'transaction.read'],
         expires_at: paddleTime(action === 'expired' ? at - 100 : at + (action === 'expiring' ? 7 : 90) * DAY),
-        rotatable: true, last_used_at: paddleTime(at - DAY), created_at: created, updated_at: updated
+        rotatable: true,
+        last_used_at: paddleTime(at - DAY),
+        created_at: created,
+        updated_at: updated
       }
     }
     case 'api_key_exposure':
       return {
-        id: newPaddleId('apikeyexp', at), api_key_id: newPaddleId('apikey'), risk_level: 'high', action_taken: 'revoked',
-        source: 'github', reference: 'https://github.com/example/app/blob/main/config.js',
-        description: 'API key found in a public GitHub repository.', created_at: created
+        id: newPaddleId('apikeyexp', at),
+        api_key_id: newPaddleId('apikey'),
+        risk_level: 'high',
+        action_taken: 'revoked',
+        source: 'github',
+        reference: 'https://github.com/example/app/blob/main/config.js',
+        description: 'API key found in a public GitHub repository.',
+        created_at: created
       }
     case 'business':
       return {
-        id: newPaddleId('biz', at), customer_id: newPaddleId('ctm'), name: 'Lakeside Rowing Club', company_number: '123456789',
-        tax_identifier: 'GB123456789', status: 'active', contacts: [{ name: 'Parker Jones', email: 'parker@example.com' }],
-        created_at: created, updated_at: updated, custom_data: null, import_meta: importMeta(imported)
+        id: newPaddleId('biz', at),
+        customer_id: newPaddleId('ctm'),
+        name: 'Lakeside Rowing Club',
+        company_number: '123456789',
+        tax_identifier: 'GB123456789',
+        status: 'active',
+        contacts: [{ name: 'Parker Jones', email: 'parker@example.com' }],
+        created_at: created,
+        updated_at: updated,
+        custom_data: null,
+        import_meta: importMeta(imported)
       }
     case 'client_token':
       return {
-        id: newPaddleId('ctkn', at), token: `live_${hex(14).slice(0, 27)}`, name: 'Pricing page',
-        description: 'Opens checkouts from the pricing page.', status: action === 'revoked' ? 'revoked' : 'active',
-        created_at: created, updated_at: updated, revoked_at: action === 'revoked' ? updated : null
+        id: newPaddleId('ctkn', at),
+        token: `live_${hex(14).slice(0, 27)}`,
+        name: 'Pricing page',
+        description: 'Opens checkouts from the pricing page.',
+        status: action === 'revoked' ? 'revoked' : 'active',
+        created_at: created,
+        updated_at: updated,
+        revoked_at: action === 'revoked' ? updated : null
       }
     case 'customer':
       return {
-        id: newPaddleId('ctm', at), name: 'Sam Miller', email: 'sam@example.com', marketing_consent: false, status: 'active',
-        custom_data: null, locale: 'en', created_at: created, updated_at: updated, import_meta: importMeta(imported)
+        id: newPaddleId('ctm', at),
+        name: 'Sam Miller',
+        email: 'sam@example.com',
+        marketing_consent: false,
+        status: 'active',
+        custom_data: null,
+        locale: 'en',
+        created_at: created,
+        updated_at: updated,
+        import_meta: importMeta(imported)
       }
     case 'discount':
       return {
-        id: newPaddleId('dsc', at), discount_group_id: null, status: 'active', description: 'Launch week', enabled_for_checkout: true,
-        code: 'LAUNCH20', mode: 'standard', type: 'percentage', amount: '20', currency_code: null, recur: true,
-        maximum_recurring_intervals: 3, usage_limit: 500, restrict_to: [EXAMPLE_PRICES.pro, EXAMPLE_PRICES.business],
-        expires_at: paddleTime(at + 30 * DAY), custom_data: null, times_used: action === 'created' ? 0 : 12,
-        created_at: created, updated_at: updated, import_meta: importMeta(imported)
+        id: newPaddleId('dsc', at),
+        discount_group_id: null,
+        status: 'active',
+        description: 'Launch week',
+        enabled_for_checkout: true,
+        code: 'LAUNCH20',
+        mode: 'standard',
+        type: 'percentage',
+        amount: '20',
+        currency_code: null,
+        recur: true,
+        maximum_recurring_intervals: 3,
+        usage_limit: 500,
+        restrict_to: [EXAMPLE_PRICES.pro, EXAMPLE_PRICES.business],
+        expires_at: paddleTime(at + 30 * DAY),
+        custom_data: null,
+        times_used: action === 'created' ? 0 : 12,
+        created_at: created,
+        updated_at: updated,
+        import_meta: importMeta(imported)
       }
     case 'discount_group':
       return { id: newPaddleId('dsg', at), name: 'Launch week', status: 'active', created_at: created, updated_at: updated, import_meta: null }
     case 'payment_method': {
       const method = {
-        id: newPaddleId('paymtd', at), customer_id: newPaddleId('ctm'), address_id: newPaddleId('add'), type: 'card',
-        origin: 'saved_during_purchase', saved_at: created, updated_at: updated
+        id: newPaddleId('paymtd', at),
+        customer_id: newPaddleId('ctm'),
+        address_id: newPaddleId('add'),
+        type: 'card',
+        origin: 'saved_during_purchase',
+        saved_at: created,
+        updated_at: updated
       }
       return action === 'deleted' ? { ...method, deletion_reason: 'api' } : method
     }
     case 'payout':
       return {
-        id: newPaddleId('pay', at), remittance_reference: `PADDLE ${hex(4).toUpperCase()}`,
-        status: action === 'paid' ? 'paid' : 'unpaid', amount: '482650', currency_code: 'USD'
+        id: newPaddleId('pay', at),
+        remittance_reference: `PADDLE ${hex(4).toUpperCase()}`,
+        status: action === 'paid' ? 'paid' : 'unpaid',
+        amount: '482650',
+        currency_code: 'USD'
       }
     case 'price':
       return { ...priceEntity(imported ? newPaddleId('pri', at) : EXAMPLE_PRICES.pro, EXAMPLE_PRICE_INFO.pro, at), import_meta: importMeta(imported) }
@@ -676,13 +781,16 @@ function otherEntity (type: PaddleEventType, at: number): Record<string, unknown
     }
     case 'report':
       return {
-        id: newPaddleId('rep', at), status: action === 'created' ? 'pending' : 'ready', rows: action === 'created' ? null : 527,
+        id: newPaddleId('rep', at),
+        status: action === 'created' ? 'pending' : 'ready',
+        rows: action === 'created' ? null : 527,
         type: 'transactions',
         filters: [
           { name: 'updated_at', operator: 'lt', value: paddleTime(at).slice(0, 10) },
           { name: 'collection_mode', operator: null, value: ['automatic'] }
         ],
-        expires_at: action === 'created' ? null : paddleTime(at + 7 * DAY), created_at: created
+        expires_at: action === 'created' ? null : paddleTime(at + 7 * DAY),
+        created_at: created
       }
     default:
       throw new Error(`no entity for ${type}`)
@@ -946,8 +1054,12 @@ export function realTrafficVariants (): TrafficVariant[] {
     outcome: Pick<TrafficVariant, 'expect' | 'reasonField'>, mutate?: Mutate, priceId: string = EXAMPLE_PRICES.badgeGold,
     row: Partial<NonNullable<TrafficVariant['pendingBadge']>> = {}) => {
     const pendingBadge = {
-      purchaseId: `bp_${hex(12)}`, memberId: `member_${hex(4)}`, communityId: `community_${hex(4)}`, badgeId: 'badge_gold',
-      priceId: EXAMPLE_PRICES.badgeGold, ...row
+      purchaseId: `bp_${hex(12)}`,
+      memberId: `member_${hex(4)}`,
+      communityId: `community_${hex(4)}`,
+      badgeId: 'badge_gold',
+      priceId: EXAMPLE_PRICES.badgeGold,
+      ...row
     }
     const event = json(oneOffTransaction({ items: [{ priceId }], customData: {} }))
     setCustomData(event, custom(pendingBadge))

@@ -130,7 +130,10 @@ async function theGate (t: Test, database: Database): Promise<void> {
 
   // A gated write: the boosts CTE reads from rec, so a duplicate record grants nothing.
   const boost = {
-    community_id: 'c_gate', member_id: null, transaction_id: 'txn_gate', currency_code: 'USD',
+    community_id: 'c_gate',
+    member_id: null,
+    transaction_id: 'txn_gate',
+    currency_code: 'USD',
     items: JSON.stringify([{ price_id: 'pri_gate', months: 3, amount: '1299', expires_at: '2027-02-20T10:00:00Z' }])
   }
   t.same((await database.run(statements.boostPurchase, { ...record('evt_boost'), ...boost })).rows, [{ status: 'processed', reason: null }])
@@ -174,7 +177,10 @@ t.test('Postgres: a concurrent record of the same event waits for the first to c
   t.teardown(() => database.close())
   await database.migrate()
   const boost = (transactionId: string) => ({
-    community_id: 'c_race', member_id: null, transaction_id: transactionId, currency_code: 'USD',
+    community_id: 'c_race',
+    member_id: null,
+    transaction_id: transactionId,
+    currency_code: 'USD',
     items: JSON.stringify([{ price_id: 'pri_race', months: 1, amount: null, expires_at: '2027-01-01T00:00:00Z' }])
   })
   let commit = () => {}

@@ -128,8 +128,16 @@ t.test('GET /admin/events/:eventId: one event with its payload; 404 for an unkno
   const one = await get(app, `/admin/events/${event.event_id}`)
   t.equal(one.status, 200)
   t.match(one.body, {
-    eventId: event.event_id, eventType: 'transaction.completed', status: 'processed', source: 'webhook', attempts: 1,
-    reason: null, lastError: null, occurredAt: '2026-03-01T10:00:00.123456Z', receivedAt: String, processedAt: String
+    eventId: event.event_id,
+    eventType: 'transaction.completed',
+    status: 'processed',
+    source: 'webhook',
+    attempts: 1,
+    reason: null,
+    lastError: null,
+    occurredAt: '2026-03-01T10:00:00.123456Z',
+    receivedAt: String,
+    processedAt: String
   }, 'status, attempts, source, timestamps to the microsecond')
   t.same(one.body.payload, event, 'and the payload as sent')
 

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { buildTestApp, metricValue } from '../helpers/app.js'
 import { SHARED_REDIS_URL } from '../helpers/env.js'
 import { count, lockKeyOf, markerKeyOf } from '../helpers/lvver.js'
-import { badgePurchaseEvent, boostPurchaseEvent, deliver, paddleEvent, paddleId, subscriptionEvent } from '../helpers/paddle.js'
+import { boostPurchaseEvent, deliver, paddleEvent, paddleId, subscriptionEvent } from '../helpers/paddle.js'
 
 t.test('duplicates', async (t) => {
   const { app, config, database } = await buildTestApp(t)

@@ -70,7 +70,7 @@ t.test('a database that refuses connections: 500, nothing recorded, no marker, l
 
   // The app's connections are cut and no new one is allowed while the event arrives.
   await database.admin(`alter database ${database.name} allow_connections false`)
-  await database.admin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'billing-webhooks'`, [database.name])
+  await database.admin('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = \'billing-webhooks\'', [database.name])
   let down
   try {
     down = await deliver(app, event)

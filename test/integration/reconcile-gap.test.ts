@@ -48,7 +48,7 @@ t.test('a pass applies the events the webhook never delivered, once, and leaves 
   t.notOk(rows.has(tooOld.event_id), 'an event older than the lookback is not applied by a first pass')
   t.equal(await count(database, 'boosts'), 3, 'one boost per boost purchase inside the window, the delivered one included')
   const after = await database.query<{ event_id: string, received_at: Date, processed_at: Date | null }>(
-    `select event_id, received_at, processed_at from webhook_events where event_id = any($1) order by event_id`,
+    'select event_id, received_at, processed_at from webhook_events where event_id = any($1) order by event_id',
     [delivered.map((event) => event.event_id)])
   t.same(after, before, 'the delivered events are untouched')
   for (const event of delivered) t.equal(rows.get(event.event_id)?.source, 'webhook')
@@ -97,13 +97,13 @@ t.test('POST /admin/reconcile needs the bearer token, a configured key, and a fr
   t.equal(anonymous.statusCode, 401)
   t.equal(api.requests.length, 0, 'an unauthenticated request never reaches Paddle')
 
-  await database.query(`insert into reconcile_state (name, lease_owner, lease_until) values ('paddle_events', 'other-replica', now() + interval '1 minute')`)
+  await database.query('insert into reconcile_state (name, lease_owner, lease_until) values (\'paddle_events\', \'other-replica\', now() + interval \'1 minute\')')
   const busy = await reconcileNow(app)
   t.equal(busy.statusCode, 409)
   t.equal(busy.json().error, 'reconcile_running')
   t.equal(api.requests.length, 0, 'no pass while another replica holds the lease')
 
-  await database.query(`update reconcile_state set lease_until = now() - interval '1 second'`)
+  await database.query('update reconcile_state set lease_until = now() - interval \'1 second\'')
   t.equal((await reconcileNow(app)).statusCode, 200, 'an expired lease is taken over')
 
   const off = await buildReplica(t, { api, config: { paddleApiKey: undefined } })

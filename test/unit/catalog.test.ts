@@ -235,7 +235,7 @@ t.test('loading: duplicates are found as JSON reads keys, not as the text spells
   t.match(refusal(() => loadPriceCatalog(decoy)).message, /prices\["pri_[a-z0-9]+"\]\.badgeId must be a badge id/)
 
   // Two spellings of one key: JSON.parse keeps only the second.
-  const escaped = file(`{ "prices": { "pri_01b\\u0061": { "grant": "tier", "tier": "pro" }, "pri_01ba": { "grant": "boost", "months": 3 } } }`)
+  const escaped = file('{ "prices": { "pri_01b\\u0061": { "grant": "tier", "tier": "pro" }, "pri_01ba": { "grant": "boost", "months": 3 } } }')
   t.equal(refusal(() => loadPriceCatalog(escaped)).priceId, 'pri_01ba')
 
   // The same field in different entries, and arrays of objects, are not duplicates.

@@ -89,7 +89,10 @@ t.test('every SDK event type: the handled ones plan a statement, every other is 
 t.test('a subscription snapshot: its ids, status, period and the tier of its recurring price', async (t) => {
   const subscriptionId = newPaddleId('sub')
   const event = subscriptionSnapshot('subscription.updated', {
-    subscriptionId, customerId: 'ctm_01abc', priceId: EXAMPLE_PRICES.business, customData: { community_id: 42, tier: 'starter' },
+    subscriptionId,
+    customerId: 'ctm_01abc',
+    priceId: EXAMPLE_PRICES.business,
+    customData: { community_id: 42, tier: 'starter' },
     periodEnd: '2026-12-01T00:00:00.123456Z'
   })
   t.same(applied(t, plan(event), statements.subscriptionSnapshot, 'updated'), {

@@ -14,7 +14,7 @@ t.test('canonical JSON: keys sorted at every depth, undefined members dropped, a
   t.not(canonicalJson({ a: null }), canonicalJson({}), 'null is a value, unlike undefined')
   t.equal(canonicalJson('3'), '"3"')
   t.not(canonicalJson({ months: '3' }), canonicalJson({ months: 3 }))
-  t.equal(canonicalJson({ 'ü': 1, '"': 2 }), '{"\\"":2,"ü":1}', 'keys are escaped as JSON')
+  t.equal(canonicalJson({ ü: 1, '"': 2 }), '{"\\"":2,"ü":1}', 'keys are escaped as JSON')
 })
 
 t.test('request hash: the same body in any key order hashes alike; another body or another scope does not', async (t) => {

@@ -24,9 +24,22 @@ const SDK_3_10_EVENT_NAMES = [
 ]
 
 const ID_PREFIX: Record<string, string> = {
-  address: 'add', adjustment: 'adj', api_key: 'apikey', api_key_exposure: 'apikeyexp', business: 'biz', client_token: 'ctkn',
-  customer: 'ctm', discount: 'dsc', discount_group: 'dsg', payment_method: 'paymtd', payout: 'pay', price: 'pri',
-  product: 'pro', report: 'rep', subscription: 'sub', transaction: 'txn'
+  address: 'add',
+  adjustment: 'adj',
+  api_key: 'apikey',
+  api_key_exposure: 'apikeyexp',
+  business: 'biz',
+  client_token: 'ctkn',
+  customer: 'ctm',
+  discount: 'dsc',
+  discount_group: 'dsg',
+  payment_method: 'paymtd',
+  payout: 'pay',
+  price: 'pri',
+  product: 'pro',
+  report: 'rep',
+  subscription: 'sub',
+  transaction: 'txn'
 }
 
 const PADDLE_ID = /^[a-z]+_[0-7][0-9a-hjkmnp-tv-z]{25}$/
