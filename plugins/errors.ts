@@ -39,7 +39,8 @@ export default fp(async function errorsPlugin (app) {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isRefusal(error)) {
       if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
-      if (error.statusCode >= 500) request.log.warn({ status: error.statusCode, error: errorSlug(error.code) }, 'request refused')
+      // No line per refusal: a fail-closed outage refuses every request, and its counters and the Redis
+      // health's own transitions already tell the story.
       return reply.code(error.statusCode).send({
         error: errorSlug(error.code),
         message: error.message,

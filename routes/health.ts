@@ -1,6 +1,8 @@
 // Kubernetes probes and the security view. None of these routes needs Redis to answer.
 import type { FastifyPluginAsync } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { ErrorBody } from '../plugins/errors.js'
+import { NotReadyError, ServiceUnavailableError, refusal } from '../services/errors.js'
 
 const Check = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')]),
@@ -12,21 +14,23 @@ const PING_TIMEOUT_MS = 1000
 const healthRoutes: FastifyPluginAsync = async (app) => {
   app.get('/health/live', { schema: { response: { 200: Check } } }, async () => ({ status: 'ok' as const }))
 
-  app.get('/health/ready', { schema: { response: { 200: Check, 503: Check } } }, async (request, reply) => {
-    if (app.lifecycle.shuttingDown) {
-      return reply.code(503).send({ status: 'unavailable', checks: { shuttingDown: true } })
-    }
+  // A 503 here is a refusal like any other (one error path): `{ error, message }` plus the checks.
+  const notReady = (message: string, checks: Record<string, unknown>) =>
+    refusal(new NotReadyError(message), { body: { status: 'unavailable', checks } })
+
+  app.get('/health/ready', { schema: { response: { 200: Check, 503: ErrorBody } } }, async (request) => {
+    if (app.lifecycle.shuttingDown) throw notReady('The service is stopping.', { shuttingDown: true })
     try {
       await withTimeout(app.database.ping(), PING_TIMEOUT_MS)
     } catch (err) {
       request.log.warn({ err }, 'readiness: database unreachable')
-      return reply.code(503).send({ status: 'unavailable', checks: { database: 'unreachable', migrations: 'applied' } })
+      throw notReady('Postgres does not answer.', { database: 'unreachable', migrations: 'applied' })
     }
     // The db plugin applies migrations before the app can serve, so reaching here means applied.
     return { status: 'ok' as const, checks: { database: 'ok', migrations: 'applied' } }
   })
 
-  app.get('/health/security', { schema: { response: { 200: Check, 503: Check } } }, async (_request, reply) => {
+  app.get('/health/security', { schema: { response: { 200: Check, 503: ErrorBody } } }, async () => {
     const { lockStore, metrics, redisHealth } = app
     const ready = lockStore.isReady()
     const health = redisHealth?.state()
@@ -49,7 +53,10 @@ const healthRoutes: FastifyPluginAsync = async (app) => {
         }
       }
     }
-    return reply.code(ready ? 200 : 503).send(body)
+    if (!ready) {
+      throw refusal(new ServiceUnavailableError('Redis is not healthy: the lock routes fail closed.'), { body })
+    }
+    return body
   })
 }
 

@@ -72,7 +72,7 @@ t.test('health routes and metrics', async (t) => {
 
   app.lifecycle.shuttingDown = true
   const stopping = await app.inject({ url: '/health/ready' })
-  t.same([stopping.statusCode, stopping.json()], [503, { status: 'unavailable', checks: { shuttingDown: true } }])
+  t.same([stopping.statusCode, stopping.json()], [503, { error: 'not_ready', message: 'The service is stopping.', status: 'unavailable', checks: { shuttingDown: true } }])
   t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'liveness stays up while stopping')
 
   const notFound = await app.inject({ url: '/nope' })
@@ -86,7 +86,7 @@ t.test('readiness follows Postgres: 503 while the database refuses connections, 
   t.teardown(() => database.admin(`alter database ${database.name} allow_connections true`))
   await database.admin('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [database.name])
   const down = await app.inject({ url: '/health/ready' })
-  t.same([down.statusCode, down.json()], [503, { status: 'unavailable', checks: { database: 'unreachable', migrations: 'applied' } }])
+  t.same([down.statusCode, down.json()], [503, { error: 'not_ready', message: 'Postgres does not answer.', status: 'unavailable', checks: { database: 'unreachable', migrations: 'applied' } }])
   t.equal((await app.inject({ url: '/health/live' })).statusCode, 200, 'liveness does not depend on Postgres')
   await database.admin(`alter database ${database.name} allow_connections true`)
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'ready again with no restart')
