@@ -84,7 +84,9 @@ export async function startServerProcess (t: Teardown, env: Record<string, strin
     lines,
     exited,
     signal: (name) => { child.kill(name) },
-    async ready (ms = 20_000) {
+    // A bound against a start that hangs, not a measure of speed: on a loaded 2-core machine several
+    // replicas starting together can take well over 20 s.
+    async ready (ms = 60_000) {
       const deadline = Date.now() + ms
       while (Date.now() < deadline) {
         if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${lines.slice(-5).join('\n')}`)
