@@ -48,14 +48,7 @@ export async function startCluster (t: Teardown, env: Record<string, string> = {
   const first = await startServerProcess(t, base)
   const rest = await Promise.all(Array.from({ length: count - 1 }, () => startServerProcess(t, base)))
   const replicas = [first, ...rest]
-  // Readiness does not wait for Redis; the lock routes open once each replica's Redis health check passes.
-  await Promise.all(replicas.map(async (replica) => {
-    const deadline = Date.now() + 60_000
-    while ((await probe(`${replica.url}/health/security`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error(`the lock routes of ${replica.url} did not open within 60 s`)
-      await sleep(50)
-    }
-  }))
+  await Promise.all(replicas.map((replica) => replica.lockRoutesOpen()))
   return {
     database,
     redis,

@@ -10,14 +10,15 @@ import {
   type Attempt, type Cluster, type ProviderOptions, type Summary
 } from './harness.js'
 
-/** Each replica's /health/security, polled every 25 ms: when it closed and when it opened again. */
+/** Each replica's /health/security, polled every 25 ms: when it answered closed, and open again. */
 export function watchSecurity (replicas: ServerProcess[]) {
   const samples: Array<Array<{ at: number, status: number | string }>> = replicas.map(() => [])
   const watching = new AbortController()
   const done = Promise.all(replicas.map(async (replica, i) => {
     while (!watching.signal.aborted) {
-      const at = Date.now()
-      samples[i]!.push({ at, status: (await probe(`${replica.url}/health/security`, 1000)).status })
+      const { status } = await probe(`${replica.url}/health/security`, 1000)
+      // The time of the answer: the state it reports held then.
+      samples[i]!.push({ at: Date.now(), status })
       await sleep(25)
     }
   }))

@@ -2,6 +2,7 @@
 // handlers slowed or broken from the database side (no switch in production code).
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { Config } from '../../config.js'
 import { lockKey, markerKey } from '../../services/lvver.js'
 import { EVENT_SCOPE as WEBHOOK_SCOPE } from '../../services/inbox.js'
@@ -14,6 +15,12 @@ export const lockKeyOf = (config: Pick<Config, 'redisKeyPrefix'>, eventId: unkno
 /** The real Redis key of a webhook event's processed marker, with the app's key prefix. */
 export const markerKeyOf = (config: Pick<Config, 'redisKeyPrefix'>, eventId: unknown): string =>
   `${config.redisKeyPrefix}${markerKey(WEBHOOK_SCOPE, String(eventId))}`
+
+/** The app's keys in Redis (under its prefix) that requests wrote: all but the health check's heartbeat. */
+export async function requestKeys (redis: Redis, config: Pick<Config, 'redisKeyPrefix'>): Promise<string[]> {
+  const heartbeat = `${config.redisKeyPrefix}heartbeat:`
+  return (await redis.keys(`${config.redisKeyPrefix}*`)).filter((key) => !key.startsWith(heartbeat))
+}
 
 /** Polls `probe` until it returns a value other than undefined (a condition, not a duration). */
 export async function until<T> (what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {

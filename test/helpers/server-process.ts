@@ -39,6 +39,11 @@ export interface ServerProcess {
   signal(name: NodeJS.Signals): void
   /** Resolves once /health/ready answers 200. */
   ready(ms?: number): Promise<void>
+  /**
+   * Resolves once /health/security answers 200: the lock routes are open. Readiness does not wait for Redis,
+   * and the health check wants a few good heartbeats first.
+   */
+  lockRoutesOpen(ms?: number): Promise<void>
 }
 
 export interface StartOptions {
@@ -96,6 +101,17 @@ export async function startServerProcess (t: Teardown, env: Record<string, strin
         await sleep(50)
       }
       throw new Error(`server on ${port} not ready within ${ms} ms`)
+    },
+    async lockRoutesOpen (ms = 60_000) {
+      const deadline = Date.now() + ms
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${lines.slice(-5).join('\n')}`)
+        try {
+          if ((await fetch(`${url}/health/security`)).status === 200) return
+        } catch {}
+        await sleep(50)
+      }
+      throw new Error(`the lock routes of the server on ${port} did not open within ${ms} ms`)
     }
   }
   t.teardown(async () => {

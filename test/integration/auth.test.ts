@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN } from '../helpers/env.js'
+import { requestKeys } from '../helpers/lvver.js'
 
 const body = JSON.stringify({ communityId: 'community_auth', months: 1, reason: 'auth test' })
 function grant (app: FastifyInstance, authorization?: string) {
@@ -87,7 +88,7 @@ t.test('order: the guard, then auth, then the body schema, then the key, then LV
   t.equal(held.statusCode, 409, 'only an authenticated, valid request reaches the lock')
 
   t.equal(await redis.get(lock), 'someone-else', 'the holder kept its lock throughout')
-  t.same(await redis.keys(`${config.redisKeyPrefix}*`), [lock], 'no other lock or marker was written')
+  t.same(await requestKeys(redis, config), [lock], 'no other lock or marker was written')
   const rows = await database.query('select (select count(*) from boosts)::int as b, (select count(*) from idempotency_keys)::int as k')
   t.same(rows[0], { b: 0, k: 0 })
 })

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN } from '../helpers/env.js'
+import { requestKeys } from '../helpers/lvver.js'
 import { deliver } from '../helpers/paddle.js'
 import { EXAMPLE_CATALOG, EXAMPLE_PRICES, newPaddleId, oneOffTransaction } from '../helpers/paddle-payloads.js'
 
@@ -97,7 +98,7 @@ t.test('badge purchase: an unknown badge is 422 unknown_badge, before any lock, 
   const unknown = await purchase(app, key, { memberId: 'm1', communityId: 'c1', badgeId: 'badge_platinum' })
   t.equal(unknown.statusCode, 422)
   t.same(unknown.json(), { error: 'unknown_badge', message: 'No price in the catalogue grants badge badge_platinum.' })
-  t.same(await redis.keys(`${config.redisKeyPrefix}*`), [], 'no lock and no marker was written')
+  t.same(await requestKeys(redis, config), [], 'no lock and no marker was written')
   const rows = await database.query('select (select count(*) from badge_purchases)::int as p, (select count(*) from idempotency_keys)::int as k')
   t.same(rows[0], { p: 0, k: 0 }, 'no purchase, and nothing recorded under the key')
   const fixed = await purchase(app, key, { memberId: 'm1', communityId: 'c1', badgeId: 'badge_gold' })

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { loadConfig } from '../../config.js'
 import { buildTestApp } from '../helpers/app.js'
 import { SHARED_REDIS_URL } from '../helpers/env.js'
+import { requestKeys } from '../helpers/lvver.js'
 
 const BENCH_ROUTES = ['/bench/noop', '/bench/redis-lock', '/bench/pg-insert']
 const body = { filler: 'x'.repeat(1000) }
@@ -43,7 +44,7 @@ t.test('with benchRoutes each ceiling route does its one piece of work', async (
     t.equal(lock.statusCode, 200)
     t.same(lock.json(), { ok: true })
   }
-  t.same(await probe.keys(`${config.redisKeyPrefix}*`), [], 'no lease outlives its request')
+  t.same(await requestKeys(probe, config), [], 'no lease outlives its request')
 
   const before = await database.query<{ n: number }>('select count(*)::int as n from bench_inserts')
   t.same(before, [{ n: 0 }])

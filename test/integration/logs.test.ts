@@ -6,6 +6,7 @@ import { Redis } from 'ioredis'
 import { buildTestApp } from '../helpers/app.js'
 import { freshDatabase } from '../helpers/database.js'
 import { SHARED_REDIS_URL, TEST_ADMIN_TOKEN, TEST_SECRET } from '../helpers/env.js'
+import { requestKeys } from '../helpers/lvver.js'
 import { deliver } from '../helpers/paddle.js'
 import { EXAMPLE_PRICES, oneOffTransaction } from '../helpers/paddle-payloads.js'
 import { signPaddleBody } from '../../services/paddle/signature.js'
@@ -105,7 +106,7 @@ t.test('an unauthenticated POST with a well-formed signature header and no body 
     t.same(answer.json(), { error: 'invalid_signature', message: answer.json().message }, `${name}: the shared shape`)
   }
   t.notOk(parsed(logs).some((line) => line.level >= 50), 'no error was logged')
-  t.same(await redis.keys(`${config.redisKeyPrefix}*`), [], 'no lock, no marker')
+  t.same(await requestKeys(redis, config), [], 'no lock, no marker')
   const [row] = await database.query<{ n: number }>('select count(*)::int as n from webhook_events')
   t.equal(row?.n, 0, 'nothing recorded')
   const signedEmpty = await app.inject({ method: 'POST', url: '/billing/webhook', headers: { 'paddle-signature': signPaddleBody('', TEST_SECRET), 'content-type': 'application/json' } })

@@ -35,6 +35,7 @@ t.test('SIGTERM: readiness 503 before the port closes, the in-flight webhook com
     SHUTDOWN_DELAY_MS: '1500',
     SHUTDOWN_GRACE_MS: String(GRACE_MS)
   })
+  await server.lockRoutesOpen()
   // Longer than the readiness delay, so the request is still running when the port closes.
   await slowInserts(database, 'boosts', 'community_id', 'community_slow', 4)
 
