@@ -29,20 +29,23 @@ const Event = Type.Object({
   lastError: Type.Union([Type.String(), Type.Null()])
 })
 
-const ListQuery = Type.Object({
-  status: Type.Optional(Status),
+/** Which events: by type, and by when they were received (`from` included, `to` not). */
+const Window = {
   type: Type.Optional(EventType),
   from: Type.Optional(Timestamp),
-  to: Type.Optional(Timestamp),
+  to: Type.Optional(Timestamp)
+}
+
+const ListQuery = Type.Object({
+  status: Type.Optional(Status),
+  ...Window,
   limit: Type.Optional(Limit),
   cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 }))
 }, { additionalProperties: false })
 
 const BulkReplay = Type.Object({
   status: Type.Optional(Replayable),
-  type: Type.Optional(EventType),
-  from: Type.Optional(Timestamp),
-  to: Type.Optional(Timestamp),
+  ...Window,
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
 }, { additionalProperties: false })
 
