@@ -76,6 +76,8 @@ export interface Storable {
  * `needs_review` with `problem` as the reason. The walk is iterative, so depth cannot overflow it.
  */
 export function storable (body: unknown): Storable {
+  // Almost every payload is storable as sent: a read-only scan answers that without copying anything.
+  if (!needsReplacing(body)) return { payload: body }
   let problem: string | undefined
   const note = (path: string, what: string) => {
     problem ??= `${path === '' ? 'body' : path.length > 100 ? `${path.slice(0, 100)}...` : path}: ${what}`
@@ -114,4 +116,23 @@ export function storable (body: unknown): Storable {
     }
   }
   return problem === undefined ? { payload: body } : { payload: root.value, problem }
+}
+
+/** Whether `storable` has anything to replace: a string or key jsonb refuses, or nesting past the limit. */
+function needsReplacing (body: unknown): boolean {
+  const stack: Array<{ value: unknown, depth: number }> = [{ value: body, depth: 0 }]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth } = item
+    if (typeof value === 'string') {
+      if (UNSTORABLE_TEXT.test(value)) return true
+      continue
+    }
+    if (value === null || typeof value !== 'object') continue
+    if (depth >= MAX_PAYLOAD_DEPTH) return true
+    for (const [key, child] of Object.entries(value)) {
+      if (UNSTORABLE_TEXT.test(key)) return true
+      stack.push({ value: child, depth: depth + 1 })
+    }
+  }
+  return false
 }
